@@ -1,0 +1,42 @@
+# facecast: `make demo` and `make test` each do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.facecast-installed
+# Debian packages: headless OpenGL (EGL + llvmpipe), the browser for the web
+# client tests, and a virtual X server for the window tests.
+APT_PACKAGES := libegl1 libgl1-mesa-dri chromium xvfb xauth
+DEMO_DATA := data/demo
+
+.PHONY: demo test install system-deps clean
+
+demo: install
+	$(VENV)/bin/facecast doctor || true
+	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/facecast data synth --identities 2 --out $(DEMO_DATA)
+	$(VENV)/bin/facecast data info $(DEMO_DATA)
+
+test: install
+	$(PY) -m pytest -q
+
+install: system-deps $(STAMP)
+
+# torch is installed as torch==2.13.0 when the venv has none (the CPU build
+# here); an existing torch is kept.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
+	$(PIP) install -e '.[dev,track]'
+	touch $(STAMP)
+
+system-deps:
+	@if ! command -v dpkg >/dev/null 2>&1; then \
+	  echo "system-deps: not a Debian system; install EGL/Mesa, Chromium and Xvfb yourself"; exit 0; fi; \
+	missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "system-deps: all present"; exit 0; fi; \
+	echo "system-deps: installing$$missing"; \
+	sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
