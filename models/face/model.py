@@ -1,0 +1,185 @@
+"""SynthFace: the morphable face, evaluated in batches.
+
+A mesh from identity ``beta [B, 35]`` and ARKit weights ``w [B, 52]``:
+
+1. neutral:  ``V0 = T + sum_k beta_k D_k``           (identity fields, linear)
+2. expression: ``E = J(beta) . sum_j w_j E_j``       (blendshapes pushed through the
+   Jacobian ``J = I + sum_k beta_k dD_k/dp`` of the identity map, so a
+   blendshape follows the identity's own proportions: a wider mouth gets a
+   wider smile, bigger eyes a longer blink)
+3. jaw: ``V = hinge rotation of (V0 + E)`` by ``w_jawOpen * JAW_OPEN_ANGLE *
+   jaw_weight`` about the identity's own jaw-joint axis.
+
+Step 2 makes the expression bilinear in (identity, weights) and step 3 makes
+it non-linear, so the same weights on two identities give different
+displacements: no single linear basis reproduces the data.
+
+All bases are computed once per template from the fields in
+``identity.py`` and ``expression.py``; evaluation is matrix products and a
+vectorised rotation, chunked to bound memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.face.anchors import Anchors
+from models.face.expression import (
+    INDEX, JAW_HINGE, JAW_OPEN_ANGLE, N_EXPRESSION, expression_fields, jaw_weight,
+)
+from models.face.identity import N_IDENTITY, identity_fields
+from models.face.regions import region_labels
+from models.face.topology import FaceTemplate
+from models.geometry.normals import vertex_normals
+
+#: finite-difference step (normalised face units) for the identity Jacobian
+JACOBIAN_STEP = 1e-4
+#: identities, and meshes, evaluated per chunk (bounds the [chunk, N, 3, 3] buffers)
+CHUNK = 128
+
+
+@dataclass(frozen=True)
+class FaceBatch:
+    """``vertices`` float32 [B, N, 3] and ``landmarks`` float32 [B, 68, 3], metres."""
+
+    vertices: np.ndarray
+    landmarks: np.ndarray
+
+
+class SynthFace:
+    """The SynthFace morphable model on one template (SynthFace's own mask,
+    or any template with 68 landmarks, e.g. a user's FLAME head).
+
+    Stateless after construction: every method is a pure function of its
+    arguments and the precomputed bases.
+    """
+
+    def __init__(self, template: FaceTemplate) -> None:
+        self.template = template
+        frame = template.frame
+        v64 = template.vertices.astype(np.float64)
+        xi = frame.to_local(v64)
+        anchors = Anchors(frame.to_local(template.landmark_points(v64)))
+        normals_xi = vertex_normals(v64, template.faces) @ frame.rotation
+        skin = template.skin
+        self.anchors = anchors
+        self.regions = region_labels(xi, anchors, skin)
+
+        fields = identity_fields(xi, anchors)                                  # [K, N, 3]
+        self.identity_basis = frame.vectors_to_world(fields).astype(np.float32)
+        grads = np.empty((N_IDENTITY, len(xi), 3, 3))
+        for axis in range(3):
+            step = np.zeros(3)
+            step[axis] = JACOBIAN_STEP
+            diff = identity_fields(xi + step, anchors) - identity_fields(xi - step, anchors)
+            grads[..., axis] = diff / (2 * JACOBIAN_STEP)                     # d f / d xi_axis
+        # world Jacobian of the world displacement: R (df/dxi) R^T
+        r = frame.rotation
+        self.identity_jacobian = np.einsum("ij,knjl,ml->knim", r, grads, r).astype(np.float32)
+
+        expr = expression_fields(xi, normals_xi, anchors, skin)               # [52, N, 3]
+        self.expression_basis = frame.vectors_to_world(expr).astype(np.float32)
+        self.jaw_weight = jaw_weight(xi, normals_xi, anchors, skin).astype(np.float32)
+        self._jaw_vertices = np.flatnonzero(self.jaw_weight > 0.0)
+        self.hinge = frame.to_world(JAW_HINGE[None])[0]                       # [2, 3]
+        self.hinge_identity = frame.vectors_to_world(identity_fields(JAW_HINGE, anchors))  # [K, 2, 3]
+
+    # ------------------------------------------------------------------
+    def neutral(self, identity: np.ndarray) -> np.ndarray:
+        """Neutral meshes ``float32 [B, N, 3]`` of identities ``[B, 35]``."""
+        beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
+        _check(beta, N_IDENTITY, "identity")
+        k, n = self.identity_basis.shape[:2]
+        flat = beta @ self.identity_basis.reshape(k, n * 3)
+        return (self.template.vertices[None] + flat.reshape(-1, n, 3)).astype(np.float32)
+
+    def vertices(self, identity: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Meshes ``float32 [B, N, 3]`` from identities ``[B, 35]`` and ARKit weights ``[B, 52]``.
+
+        Rows that share an identity (the frames of one sequence) share its
+        neutral and Jacobian, computed once; zero weights give exactly
+        ``neutral(identity)``.
+        """
+        beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
+        w = np.atleast_2d(np.asarray(weights, dtype=np.float32))
+        _check(beta, N_IDENTITY, "identity")
+        _check(w, N_EXPRESSION, "weights")
+        if len(beta) != len(w):
+            raise ValueError(f"identity has {len(beta)} rows but weights has {len(w)}")
+        uniq, inverse = np.unique(beta, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        out = np.empty((len(beta), self.template.n_vertices, 3), dtype=np.float32)
+        for s in range(0, len(uniq), CHUNK):
+            group = uniq[s:s + CHUNK]
+            rows = np.flatnonzero((inverse >= s) & (inverse < s + len(group)))
+            parts = _IdentityParts(self, group)
+            for r in range(0, len(rows), CHUNK):
+                sel = rows[r:r + CHUNK]
+                out[sel] = self._express(parts, inverse[sel] - s, w[sel])
+        return out
+
+    def evaluate(self, identity: np.ndarray, weights: np.ndarray) -> FaceBatch:
+        """Meshes and their landmarks."""
+        v = self.vertices(identity, weights)
+        return FaceBatch(vertices=v, landmarks=self.landmarks(v))
+
+    def landmarks(self, vertices: np.ndarray) -> np.ndarray:
+        """The 68 landmarks ``[..., 68, 3]`` of meshes ``[..., N, 3]``."""
+        return self.template.landmark_points(vertices)
+
+    # ------------------------------------------------------------------
+    def _express(self, parts: "_IdentityParts", which: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Meshes of identities ``parts[which]`` with weights ``w``."""
+        n = self.template.n_vertices
+        w_lin = w.copy()
+        w_lin[:, INDEX["jawOpen"]] = 0.0
+        lin = (w_lin @ self.expression_basis.reshape(N_EXPRESSION, n * 3)).reshape(len(w), n, 3)
+        jac = parts.jacobian[which]
+        verts = parts.neutral[which] + lin
+        for j in range(3):                       # verts += J(beta) . lin, per vertex
+            verts += jac[..., j] * lin[..., j:j + 1]
+        angle = w[:, INDEX["jawOpen"]] * JAW_OPEN_ANGLE                       # [B]
+        if np.any(angle != 0.0):
+            jaw = self._jaw_vertices
+            verts[:, jaw] = _rotate_about_axis(verts[:, jaw], parts.hinge[which],
+                                               angle[:, None] * self.jaw_weight[None, jaw])
+        return verts
+
+
+class _IdentityParts:
+    """What a group of identities contributes to every one of their frames."""
+
+    def __init__(self, model: SynthFace, beta: np.ndarray) -> None:
+        k, n = model.identity_basis.shape[:2]
+        self.neutral = model.neutral(beta)
+        self.jacobian = (beta @ model.identity_jacobian.reshape(k, n * 9)).reshape(len(beta), n, 3, 3)
+        self.hinge = model.hinge[None] + np.einsum("bk,kpc->bpc", beta, model.hinge_identity)
+
+
+def _rotate_about_axis(points: np.ndarray, hinge: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rotate ``points [B, N, 3]`` about the axis through ``hinge [B, 2, 3]``
+    (from point 0 to point 1, right-handed) by ``angle [B, N]`` (Rodrigues)."""
+    axis = hinge[:, 1] - hinge[:, 0]
+    axis = (axis / np.linalg.norm(axis, axis=-1, keepdims=True)).astype(points.dtype)
+    pivot = (0.5 * (hinge[:, 0] + hinge[:, 1])).astype(points.dtype)
+    p = points - pivot[:, None]
+    kx, ky, kz = (axis[:, i, None] for i in range(3))
+    px, py, pz = p[..., 0], p[..., 1], p[..., 2]
+    cos, sin = np.cos(angle).astype(points.dtype), np.sin(angle).astype(points.dtype)
+    dot = (kx * px + ky * py + kz * pz) * (1.0 - cos)
+    cm1 = cos - 1.0
+    # add the displacement (not pivot + rotated offset), so angle 0 leaves a point bit-exact
+    out = points.copy()
+    out[..., 0] += px * cm1 + (ky * pz - kz * py) * sin + kx * dot
+    out[..., 1] += py * cm1 + (kz * px - kx * pz) * sin + ky * dot
+    out[..., 2] += pz * cm1 + (kx * py - ky * px) * sin + kz * dot
+    return out
+
+
+def _check(a: np.ndarray, width: int, name: str) -> None:
+    if a.ndim != 2 or a.shape[1] != width:
+        raise ValueError(f"{name} must be [B, {width}], got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinity")

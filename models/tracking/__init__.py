@@ -1,0 +1,1 @@
+"""Image-to-face tracking: face detection, 68 landmarks, model fitting."""
