@@ -1,0 +1,252 @@
+"""The fast cache of a 4D data folder: memory-mapped arrays plus ``meta.json``.
+
+Layout of a data folder ``DIR``::
+
+    DIR/meta.json                 what the folder holds (format, subjects, labels,
+                                  sequences, fps, topology id, source, sizes)
+    DIR/cache/vertices.npy        float32 [F, N, 3]  every frame, metres
+    DIR/cache/subject.npy         int16   [F]        subject index of each frame
+    DIR/cache/label.npy           int16   [F]        label index of each frame
+    DIR/cache/frame.npy           int32   [F]        frame number inside its sequence
+    DIR/cache/sequence.npy        int32   [F]        sequence index of each frame
+    DIR/cache/weights.npy         float32 [F, 52]    ARKit weights (NaN where unknown)
+    DIR/cache/identity.npy        float32 [S, 35]    identity parameters (NaN where unknown)
+    DIR/cache/neutral.npy         float32 [S, N, 3]  each subject's neutral mesh
+    DIR/cache/template.npz        the template: vertices, faces, landmark face_idx/bary
+    DIR/<subject>/<label>/<label>.<frame:06d>.ply   the CoMA layout (when written)
+
+Frames are stored sequence after sequence, so a sequence is a slice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.face import ARKIT_NAMES, IDENTITY_NAMES, N_EXPRESSION, N_IDENTITY, FaceTemplate, LandmarkEmbedding
+
+FORMAT = "facecast-4d"
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+CACHE_DIR = "cache"
+
+
+class DataError(Exception):
+    """A data folder or file that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """One performance: frames ``start .. start + length - 1`` of the cache."""
+
+    subject: int
+    label: int
+    start: int
+    length: int
+    source: str          #: the sequence's folder, relative to the data folder ("" if none)
+
+    @property
+    def frames(self) -> slice:
+        return slice(self.start, self.start + self.length)
+
+
+class FaceData:
+    """A data folder opened for reading; arrays are memory-mapped (read-only)."""
+
+    def __init__(self, root: Path, meta: dict, arrays: dict[str, np.ndarray], template: FaceTemplate) -> None:
+        self.root = root
+        self.meta = meta
+        self.vertices = arrays["vertices"]
+        self.subject = arrays["subject"]
+        self.label = arrays["label"]
+        self.frame = arrays["frame"]
+        self.sequence = arrays["sequence"]
+        self.weights = arrays["weights"]
+        self.identity = arrays["identity"]
+        self.neutral = arrays["neutral"]
+        self.template = template
+        self.subjects: list[str] = meta["subjects"]
+        self.labels: list[str] = meta["labels"]
+        self.sequences = [Sequence(**s) for s in meta["sequences"]]
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.vertices)
+
+    @property
+    def fps(self) -> float:
+        return float(self.meta["fps"])
+
+    @staticmethod
+    def open(root: str | Path) -> "FaceData":
+        """Open ``root``; a missing or foreign folder is a ``DataError`` naming it."""
+        root = Path(root)
+        meta_path = root / META_FILE
+        if not meta_path.is_file():
+            raise DataError(f"{root}: not a facecast data folder (no {META_FILE}); "
+                            f"make one with 'facecast data synth' or 'facecast data import'")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{meta_path}: not valid JSON ({exc})") from exc
+        if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
+            raise DataError(f"{meta_path}: format {meta.get('format')!r} v{meta.get('version')}, "
+                            f"expected {FORMAT!r} v{FORMAT_VERSION}")
+        cache = root / CACHE_DIR
+        arrays = {}
+        for name in ("vertices", "subject", "label", "frame", "sequence", "weights", "identity", "neutral"):
+            path = cache / f"{name}.npy"
+            try:
+                arrays[name] = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{path}: cannot read cache array ({exc})") from exc
+        template = _load_template(cache / "template.npz", meta.get("template_name", "template"))
+        if template.topology_id != meta.get("topology_id"):
+            raise DataError(f"{cache / 'template.npz'}: topology id {template.topology_id} does not match "
+                            f"meta.json's {meta.get('topology_id')}")
+        return FaceData(root, meta, arrays, template)
+
+    def landmarks(self, frames: slice | np.ndarray) -> np.ndarray:
+        """Landmarks ``[..., 68, 3]`` of the selected frames."""
+        return self.template.landmark_points(np.asarray(self.vertices[frames]))
+
+    def size_bytes(self) -> dict[str, int]:
+        """Bytes on disk: the cache and the PLY tree."""
+        cache = sum(p.stat().st_size for p in (self.root / CACHE_DIR).iterdir())
+        ply = sum(p.stat().st_size for p in self.root.glob("*/*/*.ply"))
+        return {"cache": cache, "ply": ply}
+
+
+def _load_template(path: Path, name: str) -> FaceTemplate:
+    try:
+        z = np.load(path)
+        emb = LandmarkEmbedding(face_idx=z["landmark_face_idx"], bary=z["landmark_bary"])
+        return FaceTemplate(name=name, vertices=z["vertices"], faces=z["faces"], landmarks=emb)
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read the data folder's template ({exc})") from exc
+
+
+class CacheWriter:
+    """Fills a data folder's cache sequence by sequence, then writes ``meta.json``.
+
+    Arrays are allocated for ``capacity`` frames up front and shrunk to the
+    frames actually added on ``close()`` (the reader skips bad files, so
+    fewer may arrive than were counted).
+    """
+
+    def __init__(self, root: str | Path, template: FaceTemplate, capacity: int,
+                 subjects: list[str], labels: list[str], fps: float, source: dict) -> None:
+        self.root = Path(root)
+        self.cache = self.root / CACHE_DIR
+        self.cache.mkdir(parents=True, exist_ok=True)
+        self.template = template
+        self.subjects, self.labels, self.fps, self.source = subjects, labels, fps, source
+        n, s = template.n_vertices, len(subjects)
+        self.capacity = max(int(capacity), 1)
+        mm = np.lib.format.open_memmap
+        self.arrays = {
+            "vertices": mm(self.cache / "vertices.npy", "w+", np.float32, (self.capacity, n, 3)),
+            "subject": mm(self.cache / "subject.npy", "w+", np.int16, (self.capacity,)),
+            "label": mm(self.cache / "label.npy", "w+", np.int16, (self.capacity,)),
+            "frame": mm(self.cache / "frame.npy", "w+", np.int32, (self.capacity,)),
+            "sequence": mm(self.cache / "sequence.npy", "w+", np.int32, (self.capacity,)),
+            "weights": mm(self.cache / "weights.npy", "w+", np.float32, (self.capacity, N_EXPRESSION)),
+        }
+        self.identity = np.full((s, N_IDENTITY), np.nan, dtype=np.float32)
+        self.neutral = np.full((s, n, 3), np.nan, dtype=np.float32)
+        self.sequences: list[Sequence] = []
+        self.count = 0
+
+    def add_sequence(self, subject: int, label: int, vertices: np.ndarray,
+                     weights: np.ndarray | None = None, source: str = "") -> None:
+        """Append one sequence ``vertices [T, N, 3]`` (and its ARKit ``weights [T, 52]``)."""
+        t = len(vertices)
+        if self.count + t > self.capacity:
+            raise ValueError(f"cache capacity {self.capacity} exceeded")
+        s = slice(self.count, self.count + t)
+        a = self.arrays
+        a["vertices"][s] = vertices
+        a["subject"][s] = subject
+        a["label"][s] = label
+        a["frame"][s] = np.arange(t)
+        a["sequence"][s] = len(self.sequences)
+        a["weights"][s] = np.nan if weights is None else weights
+        self.sequences.append(Sequence(subject, label, self.count, t, source))
+        self.count += t
+
+    def set_subject(self, subject: int, neutral: np.ndarray | None = None,
+                    identity: np.ndarray | None = None) -> None:
+        """Record a subject's true neutral mesh and identity parameters (synthetic data)."""
+        if neutral is not None:
+            self.neutral[subject] = neutral
+        if identity is not None:
+            self.identity[subject] = identity
+
+    def close(self, extra_meta: dict | None = None) -> Path:
+        """Shrink the arrays to the frames added, fill missing neutrals, write meta."""
+        names = list(self.arrays)
+        for arr in self.arrays.values():
+            arr.flush()
+        self.arrays.clear()                      # unmap before truncating the files
+        for name in names:
+            _shrink_npy(self.cache / f"{name}.npy", self.count)
+        vertices = np.load(self.cache / "vertices.npy", mmap_mode="r")
+        for subj in range(len(self.subjects)):
+            if np.isnan(self.neutral[subj]).any():
+                first = [q for q in self.sequences if q.subject == subj]
+                if first:  # no ground truth: the first frame of the subject's first sequence
+                    self.neutral[subj] = vertices[first[0].start]
+        np.save(self.cache / "neutral.npy", self.neutral)
+        np.save(self.cache / "identity.npy", self.identity)
+        t = self.template
+        np.savez(self.cache / "template.npz", vertices=t.vertices, faces=t.faces,
+                 landmark_face_idx=t.landmarks.face_idx, landmark_bary=t.landmarks.bary)
+        meta = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "source": self.source,
+            "fps": self.fps,
+            "n_frames": self.count,
+            "n_vertices": t.n_vertices,
+            "topology_id": t.topology_id,
+            "template_name": t.name,
+            "subjects": self.subjects,
+            "labels": self.labels,
+            "weights": list(ARKIT_NAMES),
+            "identity": list(IDENTITY_NAMES),
+            "sequences": [asdict(q) for q in self.sequences],
+            **(extra_meta or {}),
+        }
+        path = self.root / META_FILE
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, path)
+        return path
+
+
+def _shrink_npy(path: Path, n_rows: int) -> None:
+    """Cut an ``.npy`` file to its first ``n_rows`` rows, in place: rewrite the
+    shape in the header (padded to the same length) and truncate the data."""
+    with open(path, "r+b") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(fh)
+        header_end = fh.tell()
+        if shape[0] == n_rows:
+            return
+        new_shape = (n_rows, *shape[1:])
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran, "shape": new_shape}
+        text = repr(header).encode("latin1")
+        prefix_len = 6 + 2 + (2 if version == (1, 0) else 4)
+        room = header_end - prefix_len
+        if len(text) + 1 > room:
+            raise ValueError(f"{path}: header has no room for shape {new_shape}")
+        fh.seek(prefix_len)
+        fh.write(text + b" " * (room - len(text) - 1) + b"\n")
+        row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        fh.truncate(header_end + n_rows * row)

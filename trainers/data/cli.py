@@ -1,0 +1,129 @@
+"""``facecast data``: make, import and describe 4D data folders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from models.paths import data_dir
+
+
+def _template(args: argparse.Namespace):
+    from models.face import load_template, synthface_template
+
+    if bool(args.template) != bool(args.landmarks):
+        raise SystemExit("--template and --landmarks go together")
+    if args.template:
+        return load_template(args.template, args.landmarks)
+    return synthface_template()
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from models.face import SynthFace
+    from models.face.labels import COMA_LABELS
+    from trainers.data.cache import DataError
+    from trainers.data.synth import SynthConfig, generate
+
+    labels = tuple(COMA_LABELS) if args.labels == "all" else tuple(s.strip() for s in args.labels.split(","))
+    try:
+        cfg = SynthConfig(identities=args.identities, labels=labels, fps=args.fps, seed=args.seed,
+                          write_ply=not args.no_ply)
+        template = _template(args)
+        generate(cfg, args.out, model=SynthFace(template), show_progress=not args.quiet)
+    except (ValueError, DataError, FileNotFoundError) as exc:
+        print(f"facecast data synth: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from trainers.data.cache import DataError
+    from trainers.data.coma import import_coma
+
+    try:
+        template = _template(args)
+        import_coma(args.dir, args.out or args.dir, template, fps=args.fps, show_progress=not args.quiet)
+    except (ValueError, DataError, FileNotFoundError) as exc:
+        print(f"facecast data import: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def describe(root) -> dict:
+    from trainers.data.cache import FaceData
+
+    data = FaceData.open(root)
+    sizes = data.size_bytes()
+    lengths = [q.length for q in data.sequences]
+    return {
+        "path": str(data.root),
+        "source": data.meta["source"],
+        "subjects": len(data.subjects),
+        "labels": data.labels,
+        "sequences": len(data.sequences),
+        "frames": data.n_frames,
+        "frames_per_sequence": {"min": min(lengths), "mean": round(sum(lengths) / len(lengths), 1),
+                                "max": max(lengths)},
+        "fps": data.fps,
+        "vertices": data.template.n_vertices,
+        "topology_id": data.template.topology_id,
+        "bytes": sizes,
+        "skipped_files": len(data.meta.get("skipped", [])),
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from trainers.data.cache import DataError
+    from trainers.progress import human_bytes
+
+    try:
+        info = describe(args.dir)
+    except DataError as exc:
+        print(f"facecast data info: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    f = info["frames_per_sequence"]
+    print(f"{info['path']}  ({info['source'].get('kind')})")
+    print(f"  subjects   {info['subjects']}")
+    print(f"  labels     {len(info['labels'])}: {', '.join(info['labels'])}")
+    print(f"  sequences  {info['sequences']} ({f['min']}-{f['max']} frames, mean {f['mean']}) at {info['fps']:g} fps")
+    print(f"  frames     {info['frames']}")
+    print(f"  mesh       {info['vertices']} vertices, topology {info['topology_id']}")
+    print(f"  size       cache {human_bytes(info['bytes']['cache'])}, PLY {human_bytes(info['bytes']['ply'])}")
+    if info["skipped_files"]:
+        print(f"  skipped    {info['skipped_files']} file(s) at import (listed in meta.json)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="make, import and describe 4D data folders")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    s = dsub.add_parser("synth", help="generate SynthFace 4D sequences (CoMA layout + cache)")
+    s.add_argument("--identities", type=int, default=12, help="subjects (default 12)")
+    s.add_argument("--labels", default="all", help="comma-separated CoMA labels, or 'all' (default)")
+    s.add_argument("--fps", type=float, default=60.0, help="frame rate (default 60)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--out", default=str(data_dir() / "synth"), help="output folder (default %(default)s)")
+    s.add_argument("--no-ply", action="store_true", help="write only the cache, not the PLY tree")
+    s.add_argument("--template", help="generate on this template mesh (OBJ/PLY) instead of SynthFace's")
+    s.add_argument("--landmarks", help="its 68 landmarks (JSON: vertex_ids, or face_idx + bary)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_synth)
+
+    i = dsub.add_parser("import", help="read a CoMA-layout folder into a data folder's cache")
+    i.add_argument("dir", help="folder with <subject>/<label>/<label>.<frame>.ply")
+    i.add_argument("--out", help="data folder to write (default: DIR itself)")
+    i.add_argument("--fps", type=float, default=60.0, help="capture frame rate (default 60, as CoMA)")
+    i.add_argument("--template", help="template mesh of the data's topology (default: SynthFace)")
+    i.add_argument("--landmarks", help="its 68 landmarks (JSON)")
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
+    i.set_defaults(func=cmd_import)
+
+    n = dsub.add_parser("info", help="counts and sizes of a data folder")
+    n.add_argument("dir")
+    n.add_argument("--json", action="store_true", help="print JSON")
+    n.set_defaults(func=cmd_info)

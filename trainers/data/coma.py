@@ -1,0 +1,146 @@
+"""The CoMA folder layout: ``DIR/<subject>/<label>/<label>.<frame:06d>.ply``.
+
+``write_frame`` writes one mesh of a sequence (binary PLY, float32, through
+trimesh). ``import_coma`` reads such a tree, the real CoMA data set or
+what ``facecast data synth`` wrote, into a data folder's cache. Every file
+is checked: a mesh with the wrong vertex count, a PLY that does not parse
+and an empty folder are reported with their path and skipped; the import
+goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from models.face import FaceTemplate
+from trainers.data.cache import CACHE_DIR, CacheWriter, DataError
+from trainers.progress import progress, summary
+
+FRAME_NAME = re.compile(r"\.(\d+)\.ply$", re.IGNORECASE)
+
+
+def frame_path(root: Path, subject: str, label: str, frame: int) -> Path:
+    return root / subject / label / f"{label}.{frame:06d}.ply"
+
+
+def write_frame(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """One mesh as a binary PLY (float32 vertices, int32 faces)."""
+    mesh = trimesh.Trimesh(vertices=np.asarray(vertices, dtype=np.float32), faces=faces, process=False)
+    path.write_bytes(trimesh.exchange.ply.export_ply(mesh, encoding="binary"))
+
+
+def read_frame(path: Path, n_vertices: int) -> np.ndarray:
+    """Vertices ``float32 [N, 3]`` of one PLY; ``DataError`` naming the file if it
+    does not parse or has another vertex count."""
+    try:
+        mesh = trimesh.load(path, file_type="ply", process=False, force="mesh")
+        vertices = np.asarray(mesh.vertices, dtype=np.float32)
+    except Exception as exc:  # trimesh raises many types on a corrupt file
+        raise DataError(f"{path}: cannot read PLY ({type(exc).__name__}: {exc})") from exc
+    if vertices.shape != (n_vertices, 3):
+        raise DataError(f"{path}: {len(vertices)} vertices, expected {n_vertices}")
+    if not np.all(np.isfinite(vertices)):
+        raise DataError(f"{path}: vertex coordinates are not all finite")
+    return vertices
+
+
+@dataclass
+class ScanResult:
+    """What a CoMA tree holds: ``sequences[(subject, label)] = [(frame, path), ...]``."""
+
+    sequences: dict[tuple[str, str], list[tuple[int, Path]]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def n_files(self) -> int:
+        return sum(len(v) for v in self.sequences.values())
+
+
+def scan(root: str | Path) -> ScanResult:
+    """List the sequences of a CoMA tree (nothing is read yet)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    out = ScanResult()
+    subjects = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                      and p.name != CACHE_DIR)
+    if not subjects:
+        raise DataError(f"{root}: no subject folders (expected <subject>/<label>/<label>.<frame>.ply)")
+    for subj in subjects:
+        label_dirs = sorted(p for p in subj.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not label_dirs:
+            out.problems.append(f"{subj}: empty subject folder, skipped")
+            continue
+        for lab in label_dirs:
+            files = [p for p in lab.iterdir() if p.suffix.lower() == ".ply" and p.is_file()]
+            if not files:
+                out.problems.append(f"{lab}: no PLY files, skipped")
+                continue
+            numbered = []
+            for i, p in enumerate(sorted(files)):
+                m = FRAME_NAME.search(p.name)
+                numbered.append((int(m.group(1)) if m else i, p))
+            numbered.sort()
+            out.sequences[(subj.name, lab.name)] = numbered
+    return out
+
+
+def import_coma(root: str | Path, out: str | Path, template: FaceTemplate, fps: float = 60.0,
+                show_progress: bool = True) -> tuple[Path, list[str]]:
+    """Read a CoMA tree into a data folder's cache.
+
+    Args:
+        root: the tree (``<subject>/<label>/<label>.<frame>.ply``).
+        out: the data folder to write (``out/cache``, ``out/meta.json``).
+        template: the topology every mesh must have (vertex count checked).
+        fps: the capture frame rate (CoMA: 60).
+
+    Returns:
+        The ``meta.json`` path and the list of problems (each names its file).
+    """
+    root, out = Path(root), Path(out)
+    start = time.perf_counter()
+    found = scan(root)
+    problems = list(found.problems)
+    for line in problems:
+        _warn(line)
+    if not found.sequences:
+        raise DataError(f"{root}: no readable sequences")
+    subjects = sorted({s for s, _ in found.sequences})
+    labels = sorted({lab for _, lab in found.sequences})
+    writer = CacheWriter(out, template, found.n_files, subjects, labels, fps,
+                         source={"kind": "coma", "path": str(root.resolve())})
+    bar = progress(found.sequences.items(), total=len(found.sequences), desc="import", unit="seq",
+                   enabled=show_progress)
+    for (subj, lab), frames in bar:
+        good = []
+        for _, path in frames:
+            try:
+                good.append(read_frame(path, template.n_vertices))
+            except DataError as exc:
+                problems.append(str(exc))
+                _warn(str(exc))
+        if not good:
+            problems.append(f"{root / subj / lab}: no readable frames, sequence skipped")
+            _warn(problems[-1])
+            continue
+        writer.add_sequence(subjects.index(subj), labels.index(lab), np.stack(good),
+                            source=f"{subj}/{lab}")
+    meta = writer.close({"skipped": problems})
+    summary(f"imported {writer.count} frames ({len(subjects)} subjects, {len(labels)} labels, "
+            f"{len(writer.sequences)} sequences) from {root} into {out} in "
+            f"{time.perf_counter() - start:.1f} s; {len(problems)} problem(s)")
+    return meta, problems
+
+
+def _warn(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {line}", file=sys.stderr)
