@@ -27,7 +27,7 @@ def test_loop_fits_a_line_and_reports(capsys):
             yield x[i:i + 16], y[i:i + 16]
 
     hist = train(step, batches, 60, desc="line", steps_per_epoch=4,
-                 evaluate=lambda e: {"val": float(torch.mean((net(x) - y) ** 2))}, eval_every=10,
+                 evaluate=lambda e: {"val": float(torch.mean((net(x) - y) ** 2).detach())}, eval_every=10,
                  show_progress=False)
     assert len(hist.epochs) == 60 and hist.series("loss")[-1] < hist.series("loss")[0]
     assert hist.last("val") < 1e-2 and len(hist.series("val")) == 6
