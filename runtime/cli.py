@@ -24,12 +24,22 @@ def build_parser() -> argparse.ArgumentParser:
         raise SystemExit("facecast: no commands are registered; install the package "
                          "(make demo, or pip install -e .) so its entry points exist")
     for ep in found:
-        ep.load()(sub)
+        _register(ep, sub)
     bench = sub.add_parser("bench", help="benchmarks (print JSON)")
     bench_sub = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for ep in sorted(entry_points(group=BENCHMARKS), key=lambda e: e.name):
-        ep.load()(bench_sub)
+        _register(ep, bench_sub)
     return parser
+
+
+def _register(ep, sub: argparse._SubParsersAction) -> None:
+    """Add one plugin's sub-command; a plugin that fails to load is reported
+    (naming it and why) and left out, and every other command still works."""
+    try:
+        ep.load()(sub)
+    except Exception as exc:  # a broken plugin must not take the whole CLI down
+        print(f"facecast: command {ep.name!r} ({ep.value}) is unavailable: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,3 +46,24 @@ def test_bench_face_json(tmp_path, capsys):
     assert result["meshes_per_s"]["distinct"] > 0 and result["synth_meshes_per_s"]["with_ply"] > 0
     assert 4000 <= result["template"]["vertices"] <= 6000
     assert isinstance(result["calibration"]["astronaut_dlib"], dict)
+
+
+def test_a_broken_plugin_is_reported_not_fatal(monkeypatch, capsys):
+    """A command whose module cannot load is named on stderr; the rest work."""
+    from importlib.metadata import EntryPoint
+
+    import runtime.cli as cli
+
+    real = cli.entry_points
+
+    def with_broken(group):
+        found = list(real(group=group))
+        if group == cli.COMMANDS:
+            found.append(EntryPoint("broken", "trainers.no_such_module:register", group))
+        return found
+
+    monkeypatch.setattr(cli, "entry_points", with_broken)
+    assert main(["data", "info", "/nonexistent/folder"]) == 2
+    err = capsys.readouterr().err
+    assert "command 'broken' (trainers.no_such_module:register) is unavailable" in err
+    assert "not a facecast data folder" in err
