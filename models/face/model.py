@@ -3,7 +3,8 @@
 A mesh from identity ``beta [B, 35]`` and ARKit weights ``w [B, 52]``:
 
 1. neutral:  ``V0 = T + sum_k beta_k D_k``           (identity fields, linear)
-2. expression: ``E = J(beta) . sum_j w_j E_j``       (blendshapes pushed through the
+2. expression: ``E = J(beta) . (sum_j w_j E_j + sum_k s_k(w) S_k)``  (blendshapes and
+   the nonlinear wrinkle/bulge/corrective terms of ``secondary.py``, pushed through the
    Jacobian ``J = I + sum_k beta_k dD_k/dp`` of the identity map, so a
    blendshape follows the identity's own proportions: a wider mouth gets a
    wider smile, bigger eyes a longer blink)
@@ -31,6 +32,7 @@ from models.face.expression import (
 )
 from models.face.identity import N_IDENTITY, identity_fields
 from models.face.regions import region_labels
+from models.face.secondary import N_SECONDARY, secondary_fields, secondary_response
 from models.face.topology import FaceTemplate
 from models.geometry.normals import vertex_normals
 
@@ -81,6 +83,8 @@ class SynthFace:
 
         expr = expression_fields(xi, normals_xi, anchors, skin)               # [52, N, 3]
         self.expression_basis = frame.vectors_to_world(expr).astype(np.float32)
+        extra = secondary_fields(xi, normals_xi, anchors, skin)               # [K2, N, 3]
+        self.secondary_basis = frame.vectors_to_world(extra).astype(np.float32)
         self.jaw_weight = jaw_weight(xi, normals_xi, anchors, skin).astype(np.float32)
         self._jaw_vertices = np.flatnonzero(self.jaw_weight > 0.0)
         self.hinge = frame.to_world(JAW_HINGE[None])[0]                       # [2, 3]
@@ -135,7 +139,9 @@ class SynthFace:
         n = self.template.n_vertices
         w_lin = w.copy()
         w_lin[:, INDEX["jawOpen"]] = 0.0
-        lin = (w_lin @ self.expression_basis.reshape(N_EXPRESSION, n * 3)).reshape(len(w), n, 3)
+        lin = w_lin @ self.expression_basis.reshape(N_EXPRESSION, n * 3)
+        lin += secondary_response(w) @ self.secondary_basis.reshape(N_SECONDARY, n * 3)
+        lin = lin.reshape(len(w), n, 3)
         jac = parts.jacobian[which]
         verts = parts.neutral[which] + lin
         for j in range(3):                       # verts += J(beta) . lin, per vertex

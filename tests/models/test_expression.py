@@ -126,3 +126,25 @@ def test_coma_recipes():
         assert used <= set(recipe_units(label))
     with pytest.raises(ValueError, match="unknown expression label"):
         apex_weights("yawn", rng)
+
+
+def test_wrinkles_and_bulges_are_nonlinear(model):
+    """Secondary terms grow with the square of their driver (a bulge at a broad
+    smile) or the product of two (a smile with an open jaw)."""
+    from models.face.secondary import TERMS
+
+    beta = np.zeros((1, N_IDENTITY), np.float32)
+    n = model.neutral(beta)[0]
+
+    def disp(**w):
+        x = np.zeros((1, N_EXPRESSION), np.float32)
+        for k, v in w.items():
+            x[0, INDEX[k]] = v
+        return model.vertices(beta, x)[0] - n
+
+    half, full = disp(mouthSmileLeft=0.5), disp(mouthSmileLeft=1.0)
+    assert np.abs(full - 2 * half).max() > 5e-4                      # not linear in the weight
+    both = disp(jawOpen=0.6, mouthSmileLeft=1.0)
+    each = disp(jawOpen=0.6) + disp(mouthSmileLeft=1.0)
+    assert np.abs(both - each).max() > 5e-4                          # the units interact
+    assert {t.name for t in TERMS} >= {"forehead_furrows_inner", "smile_bulge_left", "open_smile_left"}
