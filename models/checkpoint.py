@@ -20,6 +20,7 @@ refused by ``check_topology`` with both ids in the message.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def code_version() -> str:
         from importlib.metadata import version
 
         return version("facecast")
-    except Exception:  # not installed (running from a checkout without pip)
+    except ImportError:  # PackageNotFoundError: running from a checkout without pip
         return "unknown"
 
 
@@ -69,9 +70,14 @@ def save_checkpoint(path: str | Path, state: dict[str, torch.Tensor], meta: Chec
     path.parent.mkdir(parents=True, exist_ok=True)
     if not meta.code_version:
         meta.code_version = code_version()
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    # own copies: modules may share a buffer (one spiral table used by two
+    # layers), which safetensors refuses to write twice
+    tensors = {k: v.detach().to("cpu").clone().contiguous() for k, v in state.items()}
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(tensors, str(tmp), metadata={META_KEY: meta.to_json()})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)              # as any new file, not owner-only
     tmp.replace(path)
     return path
 

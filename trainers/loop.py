@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -73,15 +74,22 @@ def train(step: Callable[[Any], dict[str, float]], batches: Callable[[int], Iter
     Returns:
         The history; ``stopped_early`` when the time budget ended it.
     """
-    from tqdm import tqdm
-
     import sys
+
+    from tqdm import tqdm
 
     history = History()
     start = time.perf_counter()
-    total = epochs * steps_per_epoch if steps_per_epoch else None
-    bar = tqdm(total=total, desc=desc, unit="step", disable=not show_progress, file=sys.stderr,
-               dynamic_ncols=True, leave=False)
+    # with a time budget the bar runs in seconds, so its ETA is the budget's
+    # end (or the last epoch's, if that comes first); else in steps
+    timed = time_limit_s is not None
+    total = (int(math.ceil(time_limit_s)) if timed
+             else (epochs * steps_per_epoch if steps_per_epoch else None))
+    fmt = ("{l_bar}{bar}| {n:.0f}/{total:.0f} s of budget [{elapsed}<{remaining}{postfix}]" if timed
+           else None)
+    bar = tqdm(total=total, desc=desc, unit="s" if timed else "step", disable=not show_progress,
+               file=sys.stderr, dynamic_ncols=True, leave=False, bar_format=fmt)
+    shown = 0.0
     try:
         for epoch in range(epochs):
             sums: dict[str, float] = {}
@@ -91,7 +99,12 @@ def train(step: Callable[[Any], dict[str, float]], batches: Callable[[int], Iter
                 for k, v in scalars.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
                 count += 1
-                bar.update(1)
+                if timed:
+                    now = min(time.perf_counter() - start, float(total))
+                    bar.update(now - shown)
+                    shown = now
+                else:
+                    bar.update(1)
                 if scalars:
                     first = next(iter(scalars))
                     bar.set_postfix({first: f"{scalars[first]:.4g}", "epoch": epoch + 1})
@@ -105,15 +118,15 @@ def train(step: Callable[[Any], dict[str, float]], batches: Callable[[int], Iter
             history.epochs.append(row)
             if on_epoch is not None:
                 on_epoch(epoch, history)
-            if out_of_time and not epoch == epochs - 1:
+            if out_of_time and epoch != epochs - 1:
                 history.stopped_early = True
                 break
     finally:
         bar.close()
     history.seconds = time.perf_counter() - start
     final = history.epochs[-1] if history.epochs else {}
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("epoch", "seconds")
+    figures = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("epoch", "seconds")
                       and isinstance(v, float) and math.isfinite(v))
     summary(f"{desc}: {len(history.epochs)} epoch(s) in {history.seconds:.0f} s"
-            + (" (time budget reached)" if history.stopped_early else "") + (f"; {shown}" if shown else ""))
+            + (" (time budget reached)" if history.stopped_early else "") + (f"; {figures}" if figures else ""))
     return history

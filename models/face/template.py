@@ -34,7 +34,6 @@ from scipy.interpolate import PchipInterpolator
 
 from models.geometry.smooth import bump, smoothstep, soft_plus
 
-
 # --------------------------------------------------------------------------
 # Shape constants (metres unless stated)
 # --------------------------------------------------------------------------
@@ -410,7 +409,7 @@ def build_template(spec: TemplateSpec | None = None) -> TemplateMesh:
         vertices=vertices.astype(np.float32),
         faces=faces,
         chart=np.stack([chart_t, chart_y], axis=1),
-        slits={k: (np.asarray(u, np.int32), np.asarray(l, np.int32)) for k, (u, l) in slits.items()},
+        slits={k: (np.asarray(up, np.int32), np.asarray(lo, np.int32)) for k, (up, lo) in slits.items()},
         landmark_vertices=np.zeros(68, np.int32),
     )
     from models.face.landmarks import place_landmarks  # local: landmarks need the mesh

@@ -47,9 +47,10 @@ def closest_point_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: n
     return out
 
 
-def closest_points(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
-                   k: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Closest surface points ``[P, 3]`` and their distances ``[P]``."""
+def closest_points(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, k: int = 16,
+                   return_faces: bool = False):
+    """Closest surface points ``[P, 3]`` and their distances ``[P]`` (and, with
+    ``return_faces``, the index of the triangle each lies on)."""
     v = np.asarray(vertices, np.float64)
     pts = np.asarray(points, np.float64)
     tri = v[faces]
@@ -62,4 +63,22 @@ def closest_points(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
     d = np.linalg.norm(q - pts[:, None], axis=-1)
     best = np.argmin(d, axis=1)
     rows = np.arange(len(pts))
+    if return_faces:
+        return q[rows, best], d[rows, best], cand[rows, best]
     return q[rows, best], d[rows, best]
+
+
+def barycentric(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Barycentric coordinates ``[M, 3]`` of points ``p`` in triangles ``(a, b, c)``
+    (all ``[M, 3]``); exact for points in the triangle's plane."""
+    v0, v1, v2 = b - a, c - a, p - a
+    d00 = np.einsum("ij,ij->i", v0, v0)
+    d01 = np.einsum("ij,ij->i", v0, v1)
+    d11 = np.einsum("ij,ij->i", v1, v1)
+    d20 = np.einsum("ij,ij->i", v2, v0)
+    d21 = np.einsum("ij,ij->i", v2, v1)
+    denom = d00 * d11 - d01 * d01
+    denom = np.where(np.abs(denom) > 0, denom, 1.0)
+    wv = (d11 * d20 - d01 * d21) / denom
+    ww = (d00 * d21 - d01 * d20) / denom
+    return np.stack([1.0 - wv - ww, wv, ww], axis=1)

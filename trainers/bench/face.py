@@ -77,7 +77,12 @@ def reference_calibration(reference: Path) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from models.face import (
-        N_EXPRESSION, FaceTemplate, LandmarkEmbedding, SynthFace, sample_identities, synthface_template,
+        N_EXPRESSION,
+        FaceTemplate,
+        LandmarkEmbedding,
+        SynthFace,
+        sample_identities,
+        synthface_template,
     )
     from models.face.template import build_template
     from trainers.data.synth import SynthConfig, generate
@@ -92,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
     rng = np.random.default_rng(0)
     ids = sample_identities(BATCH, rng)
-    weights = rng.uniform(0.0, 1.0, (BATCH, N_EXPRESSION)).astype(np.float32) * (rng.random((BATCH, N_EXPRESSION)) < 0.2)
+    active = rng.random((BATCH, N_EXPRESSION)) < 0.2
+    weights = rng.uniform(0.0, 1.0, (BATCH, N_EXPRESSION)).astype(np.float32) * active
     distinct = best_of(lambda: model.vertices(ids, weights))
     one = best_of(lambda: model.vertices(np.repeat(ids[:1], BATCH, 0), weights))
 
@@ -106,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             synth["with_ply" if ply else "cache_only"] = frames / (time.perf_counter() - start)
 
     result = {
-        "template": {"vertices": template.n_vertices, "faces": int(len(template.faces)),
+        "template": {"vertices": template.n_vertices, "faces": len(template.faces),
                      "topology_id": template.topology_id},
         "model_build_s": round(build_s, 3),
         "batch": BATCH,

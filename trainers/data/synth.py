@@ -26,6 +26,7 @@ class SynthConfig:
     fps: float = 60.0                      #: frame rate of the sequences
     seed: int = 0                          #: everything random derives from this
     write_ply: bool = True                 #: also write the CoMA PLY tree
+    only_subjects: tuple[int, ...] = ()    #: make just these subject indices (same data as in the full set)
 
     def __post_init__(self) -> None:
         if self.identities < 1:
@@ -35,6 +36,12 @@ class SynthConfig:
             raise ValueError(f"unknown label(s) {bad}; known: {', '.join(COMA_LABELS)}")
         if not self.fps > 0:
             raise ValueError("fps must be positive")
+        if any(not 0 <= s < self.identities for s in self.only_subjects):
+            raise ValueError(f"only_subjects must lie in 0..{self.identities - 1}")
+
+    @property
+    def subject_indices(self) -> list[int]:
+        return list(self.only_subjects) or list(range(self.identities))
 
 
 def subject_name(i: int) -> str:
@@ -56,21 +63,22 @@ def generate(cfg: SynthConfig, out: str | Path, model: SynthFace | None = None,
     model = model or synthface()
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    subjects = [subject_name(i) for i in range(cfg.identities)]
+    indices = cfg.subject_indices
+    subjects = [subject_name(i) for i in indices]
     labels = list(cfg.labels)
     # sample every sequence first so the cache is allocated once, exactly
     plans = []
-    for s in range(cfg.identities):
-        beta = subject_identity(cfg.seed, s)
+    for s, index in enumerate(indices):
+        beta = subject_identity(cfg.seed, index)
         for li, label in enumerate(labels):
-            rng = np.random.default_rng([cfg.seed, s, 1000 + li])
+            rng = np.random.default_rng([cfg.seed, index, 1000 + COMA_LABELS.index(label)])
             weights, timeline = sequence_weights(label, cfg.fps, rng)
             plans.append((s, li, beta, weights, timeline))
     capacity = sum(len(p[3]) for p in plans)
     writer = CacheWriter(out, model.template, capacity, subjects, labels, cfg.fps,
                          source={"kind": "synthface", "template": model.template.name})
-    for s in range(cfg.identities):
-        beta = subject_identity(cfg.seed, s)
+    for s, index in enumerate(indices):
+        beta = subject_identity(cfg.seed, index)
         writer.set_subject(s, neutral=model.neutral(beta[None])[0], identity=beta)
     timelines = []
     faces = model.template.faces
@@ -92,7 +100,7 @@ def generate(cfg: SynthConfig, out: str | Path, model: SynthFace | None = None,
     if not report:
         return meta
     sizes = FaceData.open(out).size_bytes()
-    summary(f"wrote {writer.count} frames ({cfg.identities} subjects x {len(labels)} labels, "
+    summary(f"wrote {writer.count} frames ({len(indices)} subjects x {len(labels)} labels, "
             f"{model.template.n_vertices} vertices) to {out} in {elapsed:.1f} s "
             f"({writer.count / elapsed:.0f} meshes/s): cache {human_bytes(sizes['cache'])}"
             + (f", PLY {human_bytes(sizes['ply'])}" if cfg.write_ply else ""))
