@@ -19,6 +19,11 @@ def checkout_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
+#: the shipped checkpoints, inside the package (``models/checkpoints``)
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+S2D_SYNTHFACE = CHECKPOINTS / "s2d_synthface.safetensors"
+
+
 def data_dir() -> Path:
     """The default folder for generated data, caches and training runs."""
     if os.environ.get(ENV_DATA):
