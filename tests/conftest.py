@@ -35,3 +35,23 @@ def synth_data(tmp_path_factory):
     cfg = SynthConfig(identities=3, labels=("mouth_open", "eyebrow", "high_smile", "bareteeth"), seed=7)
     generate(cfg, out, show_progress=False, report=False)
     return out
+
+
+@pytest.fixture
+def broken_plugin(monkeypatch):
+    """``broken_plugin(module, group, name, value)``: ``module.entry_points``
+    also lists an entry point ``name`` of ``group`` that cannot load."""
+    from importlib.metadata import EntryPoint
+
+    def add(module, broken_group: str, name: str, value: str) -> None:
+        real = module.entry_points
+
+        def with_broken(group: str):  # called as entry_points(group=...)
+            found = list(real(group=group))
+            if group == broken_group:
+                found.append(EntryPoint(name, value, group))
+            return found
+
+        monkeypatch.setattr(module, "entry_points", with_broken)
+
+    return add

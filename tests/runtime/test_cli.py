@@ -48,21 +48,11 @@ def test_bench_face_json(tmp_path, capsys):
     assert isinstance(result["calibration"]["astronaut_dlib"], dict)
 
 
-def test_a_broken_plugin_is_reported_not_fatal(monkeypatch, capsys):
+def test_a_broken_plugin_is_reported_not_fatal(broken_plugin, capsys):
     """A command whose module cannot load is named on stderr; the rest work."""
-    from importlib.metadata import EntryPoint
-
     import runtime.cli as cli
 
-    real = cli.entry_points
-
-    def with_broken(group):
-        found = list(real(group=group))
-        if group == cli.COMMANDS:
-            found.append(EntryPoint("broken", "trainers.no_such_module:register", group))
-        return found
-
-    monkeypatch.setattr(cli, "entry_points", with_broken)
+    broken_plugin(cli, cli.COMMANDS, "broken", "trainers.no_such_module:register")
     assert main(["data", "info", "/nonexistent/folder"]) == 2
     err = capsys.readouterr().err
     assert "command 'broken' (trainers.no_such_module:register) is unavailable" in err

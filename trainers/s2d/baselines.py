@@ -37,7 +37,7 @@ def displacements(pairs: PairSet) -> np.ndarray:
 def _validation_split(pairs: PairSet, seed: int) -> tuple[np.ndarray, np.ndarray]:
     seqs = np.unique(pairs.seq.numpy())
     rng = np.random.default_rng(seed)
-    held = rng.choice(seqs, max(1, int(round(VALIDATION_SHARE * len(seqs)))), replace=False)
+    held = rng.choice(seqs, max(1, round(VALIDATION_SHARE * len(seqs))), replace=False)
     val = np.isin(pairs.seq.numpy(), held)
     return np.flatnonzero(~val), np.flatnonzero(val)
 

@@ -30,7 +30,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                              frame_step=args.frame_step, epochs=args.epochs, weighting=args.weighting,
                              seed=args.seed, time_limit_s=args.minutes * 60, threads=args.threads)
         data = _data(args.data)
-        _, history, metrics = train_s2d(data, cfg, out=args.out)
+        _, _, metrics = train_s2d(data, cfg, out=args.out)
     except (ValueError, DataError, CheckpointError) as exc:
         print(f"facecast train s2d: {exc}", file=sys.stderr)
         return 2
@@ -42,8 +42,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from models.checkpoint import CheckpointError
+    from trainers.bench import emit
     from trainers.data.cache import DataError
-    from trainers.s2d.evaluate import full_eval, quick_eval, write_json
+    from trainers.s2d.evaluate import full_eval, quick_eval
     from trainers.s2d.train import S2DTrainConfig
 
     try:
@@ -57,7 +58,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (ValueError, DataError, CheckpointError) as exc:
         print(f"facecast eval s2d: {exc}", file=sys.stderr)
         return 2
-    write_json(result, args.json)
+    emit(result, args.json)
     return 0
 
 

@@ -16,7 +16,6 @@ fold, in under two minutes.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import replace
@@ -199,14 +198,6 @@ def quick_eval(data: FaceData, checkpoint: Path, pca_step: int = 8) -> dict:
             "recorded_test_mean_mm": meta.metrics.get("test_mean_mm"), "methods": methods,
             "ratio_pca220_to_s2d": round(methods["PCA-220"]["mean_mm"] / methods["S2D-Dec"]["mean_mm"], 3),
             "test_pairs": len(test_pairs), "pca_train_pairs": len(train_pairs)}
-
-
-def write_json(result: dict, path: str | None) -> None:
-    text = json.dumps(result, indent=1)
-    print(text)
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text + "\n")
 
 
 def evaluate_checkpoint_on(data: FaceData, checkpoint: Path, frames: np.ndarray, step: int) -> float:
