@@ -103,11 +103,18 @@ def test_shipped_checkpoint_meets_its_recorded_error():
     assert float(rest) < 0.05
 
 
-def test_eval_quick_and_full_tables(small, tmp_path):
+def test_eval_quick_and_full_tables(small, tmp_path, capsys):
     """Both evaluation modes produce the documented JSON and the curves PNG."""
-    from trainers.s2d.evaluate import full_eval, quick_eval
+    import json
 
-    quick = quick_eval(small, shipped_checkpoint())
+    from runtime.cli import main
+    from trainers.s2d.evaluate import full_eval
+
+    out = tmp_path / "quick.json"
+    assert main(["eval", "s2d", "--quick", "--data", str(small.root), "--json", str(out)]) == 0
+    quick = json.loads(out.read_text())
+    assert main(["eval", "s2d", "--quick", "--data", str(tmp_path / "missing")]) == 2
+    assert f"facecast eval s2d: {tmp_path / 'missing'}" in capsys.readouterr().err
     assert {"S2D-Dec", "PCA-220", "PCA-38"} <= set(quick["methods"])
     assert all(v["mean_mm"] > 0 for v in quick["methods"].values() if v["mean_mm"] is not None)
     base = S2DTrainConfig(folds=2, frame_step=16, epochs=2, time_limit_s=3.0)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.paths import S2D_SYNTHFACE, checkout_root, data_dir
+from models.paths import S2D_SYNTHFACE, data_dir
 
 
 def shipped_checkpoint() -> Path:
@@ -95,6 +95,6 @@ def register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=1000)
     p.add_argument("--minutes-per-network", type=float, default=4.0, help="training budget of each network")
     p.add_argument("--no-ablation", action="store_true", help="skip Table 2 (run on the split's last fold)")
-    root = checkout_root() or Path.cwd()
-    p.add_argument("--plots", default=str(root / "docs" / "images"), help="folder for the PNG curves")
+    p.add_argument("--plots", default=str(data_dir() / "runs" / "s2d"),
+                   help="folder for the cumulative error curves PNG (default %(default)s)")
     p.set_defaults(func=cmd_eval)
