@@ -163,7 +163,7 @@ class SpiralTopology:
             [torch.from_numpy(x.keep.astype(np.int64)) for x in lv])
 
     @staticmethod
-    def placeholder(sizes, lengths) -> SpiralTopology:
+    def empty(sizes, lengths) -> SpiralTopology:
         """Right-shaped empty tensors, to be filled by ``load_state_dict``."""
         sp = [torch.zeros(n + 1, length, dtype=torch.long) for n, length in zip(sizes, lengths)]
         up_idx = [torch.zeros(sizes[i], 3, dtype=torch.long) for i in range(len(sizes) - 1)]

@@ -45,7 +45,7 @@ class Neural3DMMLandmarks(nn.Module):
     def __init__(self, config: Neural3DMMConfig, topology: SpiralTopology | None = None):
         super().__init__()
         self.config = config
-        topo = topology or SpiralTopology.placeholder(config.sizes, config.spiral_lengths)
+        topo = topology or SpiralTopology.empty(config.sizes, config.spiral_lengths)
         levels = len(config.sizes) - 1
         ef = config.enc_filters
         self.enc_convs = nn.ModuleList(SpiralConv(ef[i], ef[i + 1], topo.spirals[i]) for i in range(levels))

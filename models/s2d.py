@@ -130,7 +130,7 @@ class S2DDecoder(nn.Module):
     def __init__(self, config: S2DConfig, topology: SpiralTopology | None = None, dense_reference: bool = False):
         super().__init__()
         self.config = config
-        topo = topology or SpiralTopology.placeholder(config.sizes, config.spiral_lengths)
+        topo = topology or SpiralTopology.empty(config.sizes, config.spiral_lengths)
         if list(topo.sizes) != list(config.sizes):
             raise ValueError(f"topology sizes {topo.sizes} differ from config sizes {config.sizes}")
         f = config.filters

@@ -72,7 +72,7 @@ def test_dense_reference_computes_the_same(model):
     from models.s2d import S2DDecoder
     from trainers.bench.s2d import _dense_state
 
-    dense = S2DDecoder(model.config, SpiralTopology.placeholder(model.config.sizes, model.config.spiral_lengths),
+    dense = S2DDecoder(model.config, SpiralTopology.empty(model.config.sizes, model.config.spiral_lengths),
                        dense_reference=True)
     dense.load_state_dict(_dense_state(model, dense))
     t = synthface_template()

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 def _topology_of(model):
     from models.layers import SpiralTopology
 
-    topo = SpiralTopology.placeholder(model.config.sizes, model.config.spiral_lengths)
+    topo = SpiralTopology.empty(model.config.sizes, model.config.spiral_lengths)
     return topo
 
 
