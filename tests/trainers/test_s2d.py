@@ -126,3 +126,22 @@ def test_eval_quick_and_full_tables(small, tmp_path, capsys):
     assert len(full["per_fold_mean_mm"]) == 2
     assert set(full["ablation"]["rows"]) == {"L_dr", "L_dr + L_pr (unweighted)", "L_dr + L_pr (landmark-weighted)"}
     assert (tmp_path / "s2d_cumulative_identity.png").stat().st_size > 10_000
+
+
+def test_bench_s2d_json(tmp_path, capsys):
+    """``facecast bench s2d`` times the shipped decoder and its dense-matrix
+    twin in one run, with the documented keys; the dense one costs more."""
+    import json
+
+    from runtime.cli import main
+
+    path = tmp_path / "s2d.json"
+    assert main(["bench", "s2d", "--threads", "1", "--json", str(path)]) == 0
+    result = json.loads(path.read_text())
+    for row in (result, result["dense_reference"]):
+        assert {"params", "macs", "ms_batch1", "meshes_per_s"} <= set(row)
+        assert set(row["meshes_per_s"]) == {"1", "16", "64"}
+        assert row["ms_batch1"] > 0 and all(v > 0 for v in row["meshes_per_s"].values())
+    assert result["params"] == result["dense_reference"]["params"] == 664_947
+    assert result["dense_reference"]["macs"] > 5 * result["macs"]
+    assert result["vertices"] == 5229
