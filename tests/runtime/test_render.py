@@ -56,6 +56,14 @@ def _draw(renderer, mesh, camera, **kwargs):
     return renderer.read_rgba()
 
 
+def _template_from_front(renderer, template, size):
+    """The template uploaded and a front camera fitted to it, at ``size`` pixels."""
+    renderer.resize(size)
+    mesh = renderer.mesh(template.faces, template.n_vertices)
+    mesh.update(template.vertices)
+    return mesh, Camera.named("front").fit(template.vertices)
+
+
 def _quad(renderer, **kwargs):
     """A square of side 2 m in the z = 0 plane, facing +z."""
     v = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], dtype=np.float32)
@@ -70,10 +78,7 @@ def _ortho_front(half: float = 1.2) -> Camera:
 
 # ------------------------------------------------------------------- template
 def test_template_coverage_background_and_depth(renderer, template):
-    renderer.resize((200, 200))
-    mesh = renderer.mesh(template.faces, template.n_vertices)
-    mesh.update(template.vertices)
-    camera = Camera.named("front").fit(template.vertices)
+    mesh, camera = _template_from_front(renderer, template, (200, 200))
     rgba = _draw(renderer, mesh, camera)
     depth = renderer.read_depth()
     covered = rgba[..., 3] > 0
@@ -306,10 +311,7 @@ def test_skin_tones_and_light_rigs_vary_the_image(ctx, template):
 
 
 def test_wireframe_draws_the_edges(renderer, template):
-    renderer.resize((200, 200))
-    mesh = renderer.mesh(template.faces, template.n_vertices)
-    mesh.update(template.vertices)
-    camera = Camera.named("front").fit(template.vertices)
+    mesh, camera = _template_from_front(renderer, template, (200, 200))
     plain = _draw(renderer, mesh, camera)
     wired = _draw(renderer, mesh, camera, wireframe=True, wire_color=(0.0, 0.0, 0.0, 1.0), wire_width=0.5)
     covered = plain[..., 3] == 255
