@@ -99,8 +99,7 @@ class Upsample(nn.Module):
         b, n, c = x.shape
         nf = self.idx.shape[0]
         g = gather_rows(self, "idx", x.reshape(b * n, c), self.idx, b, n).reshape(b, nf, 3, c)
-        fine = (g * self.weights[None, :, :, None]).sum(2)
-        return torch.cat([fine, x.new_zeros(b, 1, c)], dim=1)
+        return with_dummy((g * self.weights[None, :, :, None]).sum(2))
 
 
 class Downsample(nn.Module):
@@ -112,8 +111,7 @@ class Downsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
-        g = gather_rows(self, "keep", x.reshape(b * n, c), self.keep, b, n).reshape(b, -1, c)
-        return torch.cat([g, x.new_zeros(b, 1, c)], dim=1)
+        return with_dummy(gather_rows(self, "keep", x.reshape(b * n, c), self.keep, b, n).reshape(b, -1, c))
 
 
 def with_dummy(x: torch.Tensor) -> torch.Tensor:
