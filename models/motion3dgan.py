@@ -44,6 +44,7 @@ scale would move the brows when the mouth opens.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -301,28 +302,36 @@ def apply_motion(motion: Motion, neutral: torch.Tensor) -> torch.Tensor:
 
 def envelope(times: torch.Tensor, onset_s: float, hold_s: float = 0.0, offset_s: float | None = None,
              ease: str = "cosine") -> torch.Tensor:
-    """``[F] -> [F]``: progress along a neutral-to-apex motion at each time (seconds).
+    """``[F] -> [F]``: ``progress_at`` of each time (seconds), float64."""
+    t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+    return torch.tensor([progress_at(x, onset_s, hold_s, offset_s, ease) for x in t.tolist()],
+                        dtype=torch.float64)
+
+
+def progress_at(t: float, onset_s: float, hold_s: float = 0.0, offset_s: float | None = None,
+                ease: str = "cosine") -> float:
+    """Progress along a neutral-to-apex motion at time ``t`` (seconds).
 
     0 (neutral) at ``t <= 0``, rising to 1 (apex) over ``onset_s``, held for
     ``hold_s``, back to 0 over ``offset_s`` (``onset_s`` if ``None``; with 0
     the motion stays at its apex), then 0. ``ease`` shapes each ramp:
     ``linear``, ``cosine`` (``(1 - cos(pi x)) / 2``) or ``smoothstep``
-    (``3x^2 - 2x^3``).
+    (``3x^2 - 2x^3``). Plain floats: the runtime calls it per stream per tick.
     """
     if ease not in EASINGS:
         raise ValueError(f"unknown easing {ease!r}; use one of {', '.join(EASINGS)}")
     offset_s = onset_s if offset_s is None else offset_s
     if onset_s < 0 or hold_s < 0 or offset_s < 0:
         raise ValueError("onset, hold and offset durations must be >= 0")
-    t = torch.as_tensor(times, dtype=torch.float64)
-    up = torch.ones_like(t) if onset_s == 0 else (t / onset_s).clamp(0, 1)
-    up = torch.where(t < 0, torch.zeros_like(t), up)
-    down = torch.ones_like(t) if offset_s == 0 else 1 - ((t - onset_s - hold_s) / offset_s).clamp(0, 1)
-    x = torch.minimum(up, down)
+    if t < 0:
+        return 0.0
+    up = 1.0 if onset_s == 0 else min(t / onset_s, 1.0)
+    down = 1.0 if offset_s == 0 else 1.0 - min(max((t - onset_s - hold_s) / offset_s, 0.0), 1.0)
+    x = min(up, down)
     if ease == "cosine":
-        x = 0.5 - 0.5 * torch.cos(torch.pi * x)
-    elif ease == "smoothstep":
-        x = x * x * (3 - 2 * x)
+        return 0.5 - 0.5 * math.cos(math.pi * x)
+    if ease == "smoothstep":
+        return x * x * (3 - 2 * x)
     return x
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from models.face.expression import ARKIT_NAMES, N_EXPRESSION, ZERO_SHAPES
-from models.face.identity import N_IDENTITY, NAMES as IDENTITY_NAMES, sample_identities
+from models.face.identity import N_IDENTITY, NAMES as IDENTITY_NAMES, population_identity, sample_identities
 from models.face.landmarks import LandmarkEmbedding
 from models.face.model import FaceBatch, SynthFace
 from models.face.regions import REGIONS
@@ -44,5 +44,5 @@ def synthface() -> SynthFace:
 __all__ = [
     "ARKIT_NAMES", "IDENTITY_NAMES", "N_EXPRESSION", "N_IDENTITY", "REGIONS", "SYNTHFACE",
     "ZERO_SHAPES", "FaceBatch", "FaceTemplate", "LandmarkEmbedding", "SynthFace",
-    "load_template", "sample_identities", "synthface", "synthface_template",
+    "load_template", "population_identity", "sample_identities", "synthface", "synthface_template",
 ]

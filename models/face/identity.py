@@ -175,3 +175,13 @@ def sample_identities(n: int, rng: np.random.Generator, clip: float = 3.0) -> np
     """``n`` identity vectors ``float32 [n, 35]`` from the population prior
     (standard normal, clipped to ``+-clip`` sigma)."""
     return np.clip(rng.standard_normal((n, N_IDENTITY)), -clip, clip).astype(np.float32)
+
+
+def population_identity(index: int, seed: int = 0) -> np.ndarray:
+    """Identity parameters ``float32 [35]`` of member ``index`` of the SynthFace
+    population drawn with ``seed``: the same person every time (``facecast data
+    synth`` subject ``synth_{index:03d}`` of a set made with that seed, and the
+    runtime's ``identity: {"index": i}``)."""
+    if index < 0:
+        raise ValueError(f"identity index must be >= 0, got {index}")
+    return sample_identities(1, np.random.default_rng([seed, index]))[0]

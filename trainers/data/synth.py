@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.face import SynthFace, sample_identities, synthface
+from models.face import SynthFace, population_identity, synthface
 from models.face.labels import COMA_LABELS
 from trainers.data.cache import META_FILE, CacheWriter, DataError, FaceData
 from trainers.data.coma import frame_path, write_frame
@@ -50,7 +50,7 @@ def subject_name(i: int) -> str:
 
 def subject_identity(seed: int, subject: int) -> np.ndarray:
     """Identity parameters of synthetic subject ``subject`` (float32 [35])."""
-    return sample_identities(1, np.random.default_rng([seed, subject]))[0]
+    return population_identity(subject, seed)
 
 
 def generate(cfg: SynthConfig, out: str | Path, model: SynthFace | None = None,
