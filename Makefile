@@ -7,14 +7,14 @@ STAMP := $(VENV)/.facecast-installed
 # Debian packages: headless OpenGL (EGL + llvmpipe), the browser for the web
 # client tests, and a virtual X server for the window tests.
 APT_PACKAGES := libegl1 libgl1-mesa-dri chromium xvfb xauth
-DEMO_DATA := data/demo
+# `make demo DEMO_ARGS="--headless --seconds 10"` for a bounded run without a window
+DEMO_ARGS ?=
 
 .PHONY: demo test install system-deps clean
 
 demo: install
 	$(VENV)/bin/facecast doctor || true
-	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/facecast data synth --identities 2 --out $(DEMO_DATA)
-	$(VENV)/bin/facecast data info $(DEMO_DATA)
+	$(VENV)/bin/facecast demo $(DEMO_ARGS)
 
 test: install
 	$(PY) -m pytest -q

@@ -264,6 +264,9 @@ class Server:
             await self.publish(messages)
             if messages:
                 self.engine.record_send((time.perf_counter() - t0) * 1e3)
+            # let the writers and the control plane run even when the engine is
+            # behind and the next deadline has already passed
+            await asyncio.sleep(0)
 
     async def publish(self, messages: list[P.Message]) -> None:
         for m in messages:

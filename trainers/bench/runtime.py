@@ -36,6 +36,8 @@ from trainers.progress import progress
 
 SESSIONS = (1, 8, 32, 64)
 PATHS = ("baked", "live")
+#: clients connect and subscribe for this long before measuring (s)
+SETTLE_S = 0.75
 #: how long to wait for a path's clips to bake (s)
 PREPARE_TIMEOUT = 120.0
 
@@ -107,8 +109,8 @@ class Probe:
         sub.setsockopt(zmq.SUBSCRIBE, P.TOPIC_PREFIX.encode())
         zmq_lat: list[float] = []
         ws_lat: list[float] = []
-        end = time.monotonic() + seconds
-        settle = time.monotonic() + 0.5                  # subscriptions propagate; not measured
+        settle = time.monotonic() + SETTLE_S             # connections and subscriptions settle; not measured
+        end = settle + seconds
 
         async def zmq_loop() -> None:
             while time.monotonic() < end:
