@@ -30,7 +30,13 @@ from runtime.animation import AnimationError, Animator, ClipSpec, Identity, inte
 from runtime.clock import Cadence
 from runtime.registry import ModelUnavailable, Registry
 from runtime.sources import (
-    DEFAULT_BLEND, DEFAULT_DURATION, DEFAULT_ITEM, GenerateSource, PlaylistSource, Pose, Source,
+    DEFAULT_BLEND,
+    DEFAULT_DURATION,
+    DEFAULT_ITEM,
+    GenerateSource,
+    PlaylistSource,
+    Pose,
+    Source,
 )
 
 MODES = ("baked", "live")
@@ -63,7 +69,8 @@ class Session:
     opened: float
     origin: float | None = None              #: the deadline at media time 0; None while preparing
     frames: int = 0
-    first_k: int | None = None
+    seq: int = -1                            #: the last frame's sequence number (+1 per period, gaps = skipped)
+    seen_dropped: int = 0
     pose: Pose | None = None
 
     def describe(self, now: float) -> dict:
@@ -234,6 +241,9 @@ class Engine:
         changes: dict = {}
         if "label" in msg:
             changes["label"] = _arg(msg, "label", str)
+            if changes["label"] not in self.animator.labels:     # check everything before changing anything
+                raise AnimationError(f"unknown expression label {changes['label'][:64]!r}; known: "
+                                     f"{', '.join(self.animator.labels)}")
         if "identity" in msg:
             changes["identity"] = self._identity(msg)
         fps = _arg(msg, "fps", float, None, *FPS_RANGE) if "fps" in msg else None
@@ -281,7 +291,10 @@ class Engine:
                                   t.landmarks.bary)
 
     def next_deadline(self) -> float | None:
-        """When the next tick is due (None with no streams)."""
+        """When the next tick is due (None with nothing to do; at once when
+        messages wait, e.g. the end of a stream just closed)."""
+        if self._outbox:
+            return -math.inf
         if not self.sessions:
             return None
         return min(s.cadence.deadline() for s in self.sessions.values())
@@ -296,6 +309,8 @@ class Engine:
             if not s.cadence.due(now):
                 continue
             k, late = s.cadence.advance(now)
+            s.seq += 1 + s.cadence.dropped - s.seen_dropped        # skipped periods leave a gap
+            s.seen_dropped = s.cadence.dropped
             self.stats_.lateness_ms.append(late * 1e3)
             job = self._step(s, k)
             if job is None:                                  # the clip ended
@@ -307,10 +322,8 @@ class Engine:
         model_ms = self._decode(jobs, period * 1e3)
         for job in jobs:
             s = job.session
-            if s.first_k is None:
-                s.first_k = job.k
             out.append(P.frame_message(
-                s.id, job.k - s.first_k, job.t, job.mesh, s.enc, self.registry.template.topology_id,
+                s.id, s.seq, job.t, job.mesh, s.enc, self.registry.template.topology_id,
                 self.template, self.wall(), tick_ns, s.cadence.fps, landmarks=job.landmarks,
                 weights=job.pose.weights, label=job.pose.label, identity=job.pose.identity.key))
             s.frames += 1

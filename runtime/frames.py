@@ -286,4 +286,4 @@ def open_source(uri: str, extra: list[tuple[str, Opener]] | None = None) -> Fram
         raise SourceError(f"{uri}: no such file or folder")
     names = ", ".join(name for name, _ in candidates)
     raise SourceError(f"{uri}: no frame source opens this (tried: {names}); expected a data folder "
-                      f"(with meta.json) or a .npz recording")
+                      f"(with meta.json), a .npz recording or a live tcp://HOST:PORT stream")

@@ -41,6 +41,8 @@ DEFAULT_ENCODING = "q16"
 Q16_MAX = 32767
 #: relative rounding error of a half float (11 significant bits)
 F16_RELATIVE = 2.0 ** -11
+#: relative rounding error of float32 arithmetic (one unit in the last place, twice)
+F32_RELATIVE = 2.0 ** -23
 #: smallest q16 scale (metres per step), so a frame equal to the template still decodes
 Q16_MIN_SCALE = 1e-9
 #: control messages larger than this get a ``too_large`` error (bytes)
@@ -54,7 +56,7 @@ TOPIC_PREFIX = "frame/"
 BAD_REQUEST = "bad_request"        #: not a map / not msgpack or JSON / no "cmd"
 UNKNOWN_COMMAND = "unknown_command"
 BAD_ARGUMENT = "bad_argument"      #: a field of the wrong type, range or value
-NOT_FOUND = "not_found"            #: no such stream / identity / label
+NOT_FOUND = "not_found"            #: no such stream / expression label
 UNAUTHORIZED = "unauthorized"      #: missing or wrong token
 TOO_LARGE = "too_large"            #: message over MAX_CONTROL_BYTES
 UNAVAILABLE = "unavailable"        #: the model a command needs did not load
@@ -120,7 +122,8 @@ def error_bound(vertices: np.ndarray, enc: str, template: np.ndarray | None = No
     if enc == "f16":
         return np.abs(v) * F16_RELATIVE + 2.0 ** -25    # plus half the smallest subnormal step
     scale = max(float(np.abs(v - template).max(initial=0.0)) / Q16_MAX, Q16_MIN_SCALE)
-    return np.full_like(v, scale / 2 * (1 + 1e-3))       # float32 arithmetic of the decoder
+    # plus the float32 rounding of the decoder's ``template + q * scale``
+    return scale / 2 + (np.abs(v) + np.abs(template)) * F32_RELATIVE
 
 
 # ------------------------------------------------------------------ messages

@@ -8,10 +8,13 @@ deadline and hands the messages to
   subscriber joins, its subscription is applied and the topology of every
   stream it matches is published *before* any frame can reach it (the
   late-joiner rule). Sends never block: past ``sndhwm`` messages queued for
-  one subscriber, ZeroMQ drops that subscriber's messages (only its own).
-  ``sndbuf`` caps the kernel buffer per connection, so a slow subscriber
-  lags by at most about that many bytes, not seconds; subscribers count
-  their drops from gaps in ``seq``.
+  one subscriber, ZeroMQ drops that subscriber's messages (only its own),
+  and subscribers count their drops from gaps in ``seq``. The trade-off: a
+  subscriber that reads slower than the streams arrive still gets up to
+  ``sndhwm`` messages plus the kernel buffers (``sndbuf`` here, its own
+  receive buffer and ``RCVHWM``) of backlog, i.e. it lags rather than
+  drops until those fill; a real-time subscriber drains its socket and keeps
+  the newest frame of each stream (``docs/PROTOCOL.md``).
 * ZeroMQ ROUTER (control, ``tcp://127.0.0.1:5556``): msgpack maps; the reply
   goes back with the request's envelope (a DEALER gets it as its last frame).
 * WebSocket (``127.0.0.1:8765``): the same data messages as one binary
@@ -71,7 +74,7 @@ class ServeConfig:
     ws: str | None = DEFAULT_WS              #: HOST:PORT of the WebSocket + HTTP server (None: none)
     web: Path | None = None                  #: the static folder served over HTTP
     token: str | None = None
-    sndhwm: int = 4096                       #: ZeroMQ messages queued per subscriber before drops
+    sndhwm: int = 256                        #: ZeroMQ messages queued per subscriber before drops
     sndbuf: int = 2 * 2 ** 20                #: kernel send buffer per ZeroMQ connection (bytes)
     ws_write_limit: int = 256 * 1024         #: bytes buffered per WebSocket client before its writer waits
 
@@ -241,7 +244,8 @@ class Server:
 
         host, port = split_hostport(self.config.ws)
         try:
-            server = await serve(self._ws_handler, host, port, compression=None, max_size=P.MAX_CONTROL_BYTES,
+            # max_size above the control limit, so an oversized command gets a too_large reply
+            server = await serve(self._ws_handler, host, port, compression=None, max_size=2 * P.MAX_CONTROL_BYTES,
                                  process_request=self._http, close_timeout=0.5, ping_interval=5, ping_timeout=10,
                                  write_limit=self.config.ws_write_limit)
         except OSError as exc:
@@ -293,6 +297,7 @@ class Server:
                 for sid in list(self.engine.sessions):
                     if P.topic(sid).startswith(prefix):
                         await self._pub.send_multipart(self.engine.topology(sid).zmq_parts(), copy=False)
+                        self.published += 1
             elif msg[0] == 0:
                 self._pub.setsockopt(zmq.UNSUBSCRIBE, prefix)
 

@@ -36,7 +36,7 @@ def run(engine: Engine, seconds: float, start: float = 0.0) -> tuple[list[P.Mess
         d = engine.next_deadline()
         if d is None or d > start + seconds:
             return out, start + seconds
-        now = d
+        now = max(now, d)
         out += engine.tick(now)
 
 
@@ -247,6 +247,23 @@ def test_fuzzed_control_messages_get_a_reply_and_the_engine_keeps_ticking(fuzz_e
     for sid in [s for s in eng.sessions if s != keeper][32:]:
         eng.handle({"cmd": "close", "stream": sid}, clock["now"])
     before = eng.sessions[keeper].frames
-    clock["now"] = eng.next_deadline()
+    eng.tick(clock["now"])                                       # what waits to be sent (ends of closed streams)
+    clock["now"] = max(clock["now"], eng.next_deadline())
     eng.tick(clock["now"])
-    assert keeper in eng.sessions and eng.sessions[keeper].frames == before + 1
+    assert keeper in eng.sessions and eng.sessions[keeper].frames > before
+
+
+def test_seq_counts_on_across_a_rate_change_and_gaps_mark_skipped_periods(engine):
+    sid = engine.open("generate", 0.0, label="eyebrow", loop=True)
+    out, now = run(engine, 0.5)
+    assert engine.handle({"cmd": "set", "stream": sid, "fps": 30}, now)["ok"]
+    more, now = run(engine, 0.5, start=now)
+    seqs = [m.header["seq"] for m in frames(out + more, sid)]
+    assert seqs == list(range(len(seqs)))
+    engine.tick(now + 0.2)                                        # a 200 ms stall: six 30 fps periods missed
+    late = frames(engine.tick(engine.next_deadline()), sid) or frames(engine.tick(engine.next_deadline()), sid)
+    assert late[0].header["seq"] - seqs[-1] > 5
+    assert engine.handle({"cmd": "close", "stream": sid}, now + 1)["ok"]
+    assert engine.next_deadline() == -float("inf")                # the end goes out at once
+    assert [m.header["type"] for m in engine.tick(now + 1)] == ["end"]
+    assert engine.next_deadline() is None

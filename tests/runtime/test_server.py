@@ -26,7 +26,7 @@ from models.face import synthface_template
 from runtime import protocol as P
 from runtime.engine import Engine, EngineConfig
 from runtime.registry import Registry
-from runtime.server import Server, ServeConfig, ServeError, check_binds
+from runtime.server import ServeConfig, ServeError, Server, check_binds
 
 
 def free_port() -> int:
