@@ -205,8 +205,7 @@ class Engine:
         blend = _arg(msg, "blend", float, DEFAULT_BLEND, 0.0, 60.0)
         seed = _arg(msg, "seed", int, self._next_id, 0, MAX_SEED)
         identity = self._identity(msg)
-        decoder = self.decoder            # both sources need S2D-Dec and Motion3DGAN: fail early if absent
-        del decoder
+        self.registry.get("s2d")          # both sources need S2D-Dec (and Motion3DGAN): fail early if absent
         if kind == "generate":
             label = _arg(msg, "label", str)
             duration = _arg(msg, "duration", float, DEFAULT_DURATION)
