@@ -124,12 +124,7 @@ class LiveSource(FrameSource):
 
     # ------------------------------------------------------------- reading
     def poll(self, clock: float) -> Frame | None:
-        sock = self._socket()
-        for _ in range(MAX_DRAIN):
-            try:
-                parts = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
+        for parts in self._waiting():
             self._take(parts)
         if self._shown is None or self._shown not in self._latest:
             return None
@@ -142,11 +137,7 @@ class LiveSource(FrameSource):
             if not sock.poll(int(self.idle * 1000)):
                 return                                     # nothing for `idle` seconds
             ended = False
-            for _ in range(MAX_DRAIN):
-                try:
-                    parts = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
+            for parts in self._waiting():
                 shown = self._shown
                 frame = self._take(parts)
                 if frame is not None:
@@ -191,6 +182,15 @@ class LiveSource(FrameSource):
             self._sock = None
 
     # ------------------------------------------------------------- messages
+    def _waiting(self) -> Iterator[list[bytes]]:
+        """The messages waiting now (at most ``MAX_DRAIN``), without blocking."""
+        sock = self._socket()
+        for _ in range(MAX_DRAIN):
+            try:
+                yield sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+
     def _socket(self) -> zmq.Socket:
         if self._sock is None:
             raise SourceError(f"{self.name}: the source is closed")

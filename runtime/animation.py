@@ -74,15 +74,12 @@ def make_identity(spec, face: SynthFace) -> Identity:
     if kind == "index":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_IDENTITY_INDEX:
             raise AnimationError(f"identity index must be an integer in 0..{MAX_IDENTITY_INDEX}, got {value!r}")
-        beta = population_identity(value)
-        neutral = face.neutral(beta[None])[0]
-        return Identity(f"synth:{value}", neutral, face.landmarks(neutral[None])[0].astype(np.float32))
+        return _identity(f"synth:{value}", face.neutral(population_identity(value)[None])[0], face)
     if kind == "params":
         beta = _numbers(value, (N_IDENTITY,), "identity params")
         if np.abs(beta).max() > MAX_IDENTITY_SIGMA:
             raise AnimationError(f"identity params are standard deviations within +-{MAX_IDENTITY_SIGMA}")
-        neutral = face.neutral(beta[None])[0]
-        return Identity("params:" + _digest(beta), neutral, face.landmarks(neutral[None])[0].astype(np.float32))
+        return _identity("params:" + _digest(beta), face.neutral(beta[None])[0], face)
     n = face.template.n_vertices
     if isinstance(value, str):
         try:
@@ -98,7 +95,11 @@ def make_identity(spec, face: SynthFace) -> Identity:
         mesh = _numbers(value, (n, 3), "identity mesh")
     if not np.isfinite(mesh).all() or np.abs(mesh).max() > MAX_MESH_EXTENT:
         raise AnimationError(f"identity mesh: coordinates must be finite metres within {MAX_MESH_EXTENT} m")
-    return Identity("mesh:" + _digest(mesh), mesh, face.landmarks(mesh[None])[0].astype(np.float32))
+    return _identity("mesh:" + _digest(mesh), mesh, face)
+
+
+def _identity(key: str, neutral: np.ndarray, face: SynthFace) -> Identity:
+    return Identity(key, neutral, face.landmarks(neutral[None])[0].astype(np.float32))
 
 
 def _numbers(value, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -188,10 +189,15 @@ class Animator:
     def labels(self) -> tuple[str, ...]:
         return self.model.cfg.labels
 
+    def check_label(self, label: str) -> str:
+        """``label`` if the motion model knows it, else an ``AnimationError`` naming the known ones."""
+        if label not in self.labels:
+            raise AnimationError(f"unknown expression label {label[:64]!r}; known: {', '.join(self.labels)}")
+        return label
+
     def motion(self, label: str, seed: int) -> MotionRef:
         """The motion of ``label`` drawn with ``seed`` (the same every time)."""
-        if label not in self.labels:
-            raise AnimationError(f"unknown expression label {label!r}; known: {', '.join(self.labels)}")
+        self.check_label(label)
         key = f"{label}#{seed}"
         if key not in self._motions:
             self._motions[key] = MotionRef(key, label, motion3dgan.sample(self.model, label, 1, seed=seed))

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from models.checkpoint import code_version
-from models.face import SynthFace
+from models.face import SynthFace, synthface, synthface_template
 from runtime import protocol as P
 from runtime.animation import AnimationError, Animator, ClipSpec, Identity, interpolate, make_identity
 from runtime.clock import Cadence
@@ -73,12 +73,15 @@ class Session:
     seen_dropped: int = 0
     pose: Pose | None = None
 
+    def fps_achieved(self, now: float) -> float:
+        """Frames sent per second since the stream opened."""
+        return round(self.frames / max(now - self.opened, 1e-9), 2)
+
     def describe(self, now: float) -> dict:
-        elapsed = max(now - self.opened, 1e-9)
         return {"stream": self.id, "kind": self.source.kind, "fps": self.cadence.fps, "enc": self.enc,
                 "mode": self.mode, "state": "preparing" if self.origin is None else "playing",
                 "frames": self.frames, "dropped": self.cadence.dropped,
-                "fps_achieved": round(self.frames / elapsed, 2),
+                "fps_achieved": self.fps_achieved(now),
                 "label": self.pose.label if self.pose else None, **self.source.describe()}
 
 
@@ -118,7 +121,7 @@ class Engine:
         self.config = config
         self.epoch = epoch
         self.wall = wall
-        self.face = SynthFace(registry.template) if registry.template.name != "synthface" else _synthface()
+        self.face = synthface() if registry.template is synthface_template() else SynthFace(registry.template)
         self.template = registry.template.vertices.astype(np.float32)
         self.sessions: dict[str, Session] = {}
         self._outbox: list[P.Message] = []
@@ -163,10 +166,9 @@ class Engine:
     def handle(self, msg: dict, now: float) -> dict:
         """One control command -> its reply map; never raises."""
         try:
-            if self.config.token is not None:
-                given = msg.get("token")
-                if not isinstance(given, str) or not hmac.compare_digest(given.encode(), self.config.token.encode()):
-                    return P.error(P.UNAUTHORIZED, "this runtime needs a valid 'token' with every command", msg)
+            refused = self.refuse(msg)
+            if refused is not None:
+                return refused
             cmd = msg.get("cmd")
             handler = COMMANDS.get(cmd) if isinstance(cmd, str) else None
             if handler is None:
@@ -182,6 +184,16 @@ class Engine:
             return P.error(P.UNAVAILABLE, str(exc), msg)
         except Exception as exc:             # a bug must not stop the engine: report it, keep ticking
             return P.error(P.INTERNAL, f"{type(exc).__name__}: {exc}", msg)
+
+    def refuse(self, msg: dict) -> dict | None:
+        """The ``unauthorized`` reply for a command without the runtime's token, else None
+        (also what the transports check before their own commands)."""
+        if self.config.token is None:
+            return None
+        given = msg.get("token")
+        if isinstance(given, str) and hmac.compare_digest(given.encode(), self.config.token.encode()):
+            return None
+        return P.error(P.UNAUTHORIZED, "this runtime needs a valid 'token' with every command", msg)
 
     def open(self, kind: str, now: float, **args) -> str:
         """Open a stream from Python (what the ``open`` command does); returns its id."""
@@ -239,10 +251,7 @@ class Engine:
         s = self._session(msg)
         changes: dict = {}
         if "label" in msg:
-            changes["label"] = _arg(msg, "label", str)
-            if changes["label"] not in self.animator.labels:     # check everything before changing anything
-                raise AnimationError(f"unknown expression label {changes['label'][:64]!r}; known: "
-                                     f"{', '.join(self.animator.labels)}")
+            changes["label"] = self.animator.check_label(_arg(msg, "label", str))  # all checks before any change
         if "identity" in msg:
             changes["identity"] = self._identity(msg)
         fps = _arg(msg, "fps", float, None, *FPS_RANGE) if "fps" in msg else None
@@ -424,17 +433,11 @@ class Engine:
             "decode_ms_per_mesh": round(self._row_ms, 3),
             "cache": self._animator.cache_info() if self._animator else {},
             "per_stream": {s.id: {"frames": s.frames, "dropped": s.cadence.dropped,
-                                  "fps_achieved": s.describe(now)["fps_achieved"]} for s in self.sessions.values()},
+                                  "fps_achieved": s.fps_achieved(now)} for s in self.sessions.values()},
         }
         if self.transport_stats is not None:
             out["transports"] = self.transport_stats()
         return out
-
-
-def _synthface() -> SynthFace:
-    from models.face import synthface
-
-    return synthface()
 
 
 def _figures(values) -> dict:

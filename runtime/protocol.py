@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import msgpack
@@ -134,24 +135,23 @@ class Message:
     stream: str
     header: dict
     payload: bytes = b""
-    _packed: list = field(default_factory=list, compare=False, repr=False)
 
     @property
     def topic(self) -> bytes:
         return topic(self.stream)
 
+    @cached_property
     def header_bytes(self) -> bytes:
-        if not self._packed:                       # packed once, shared by every transport
-            self._packed.append(msgpack.packb(self.header, use_bin_type=True))
-        return self._packed[0]
+        """The packed header: packed once, shared by every transport."""
+        return msgpack.packb(self.header, use_bin_type=True)
 
     def zmq_parts(self) -> list:
         """``[topic, header, payload]`` for a ZeroMQ PUB socket."""
-        return [self.topic, self.header_bytes(), self.payload]
+        return [self.topic, self.header_bytes, self.payload]
 
     def ws_bytes(self) -> bytes:
         """One WebSocket binary message: header length, header, payload."""
-        h = self.header_bytes()
+        h = self.header_bytes
         return WS_PREFIX.pack(len(h)) + h + self.payload
 
 
@@ -179,7 +179,7 @@ def frame_message(stream: str, seq: int, t: float, vertices: np.ndarray, enc: st
     return Message(stream, header, payload)
 
 
-#: the sections of a topology payload, in order: name, dtype, per-item shape source
+#: the sections of a topology payload, in order
 TOPOLOGY_SECTIONS = ("faces", "template", "landmark_faces", "landmark_bary")
 
 

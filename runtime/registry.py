@@ -34,7 +34,6 @@ class Loaded:
     family: str
     path: Path
     model: Any
-    metrics: dict = field(default_factory=dict)
     topology_id: str | None = None
 
 
@@ -92,7 +91,7 @@ class Registry:
             self._fail(path, meta.family, f"{path}: cannot build a {meta.family} model from it "
                                           f"({type(exc).__name__}: {exc})")
             return
-        self.loaded[meta.family] = Loaded(meta.family, path, model, meta.metrics, meta.topology_id)
+        self.loaded[meta.family] = Loaded(meta.family, path, model, meta.topology_id)
 
     def _fail(self, path: Path, family: str | None, error: str) -> None:
         self.failures.append({"path": str(path), "family": family, "error": error})

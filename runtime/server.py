@@ -178,9 +178,7 @@ class Server:
         self.ws_clients_total = 0
         self.published = 0
         self.subscriptions = 0
-        self.stopped = asyncio.Event()
         self.ready = asyncio.Event()
-        self.ws_port: int | None = None
         self._ctx: zmq.asyncio.Context | None = None
         self._pub = self._router = None
         engine.transport_stats = self.transport_stats
@@ -221,7 +219,6 @@ class Server:
                 if sock is not None:
                     sock.close(linger=0)
             self._ctx.term()
-            self.stopped.set()
 
     def _bind(self, kind: int, endpoint: str, flag: str):
         sock = self._ctx.socket(kind)
@@ -251,7 +248,6 @@ class Server:
         except OSError as exc:
             raise ServeError(f"cannot serve --ws {self.config.ws}: {exc.strerror or exc} (another facecast "
                              f"serve? choose another --ws)") from exc
-        self.ws_port = server.sockets[0].getsockname()[1]
         return server
 
     # ---- ticking ----------------------------------------------------------
@@ -341,10 +337,7 @@ class Server:
         except P.ProtocolError as exc:
             return json.dumps(P.error(exc.code, exc.message))
         if msg.get("cmd") == "subscribe":
-            reply = self.engine.handle({**msg, "cmd": "ping"}, self.clock())   # the token check
-            if reply["ok"]:
-                reply = self._subscribe(client, msg)
-            return P.pack_reply(reply, "json")
+            return P.pack_reply(self.engine.refuse(msg) or self._subscribe(client, msg), "json")
         return P.pack_reply(self.engine.handle(msg, self.clock()), "json")
 
     def _subscribe(self, client: WsClient, msg: dict) -> dict:

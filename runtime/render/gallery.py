@@ -11,13 +11,7 @@ import numpy as np
 
 from models.constants import MM_PER_M
 from models.face import (
-    N_EXPRESSION,
-    N_IDENTITY,
-    FaceTemplate,
-    SynthFace,
-    load_template,
-    sample_identities,
-    synthface,
+    N_EXPRESSION, N_IDENTITY, FaceTemplate, SynthFace, load_template, sample_identities, synthface,
 )
 from models.face.labels import COMA_LABELS, apex_weights
 from runtime.frames import Frame, Topology

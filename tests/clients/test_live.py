@@ -5,7 +5,6 @@ a hand-driven publisher for the protocol corner cases."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections import OrderedDict
@@ -17,16 +16,11 @@ import zmq
 from clients.live import LiveSource, opener, parse_uri
 from runtime import protocol as P
 from runtime.frames import Frame, SourceError, open_source, openers
+from trainers.bench.runtime import free_port
 
 N_VERTICES = 5229
 #: a poll that takes longer than this blocked (s)
 POLL_LIMIT = 0.05
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Runtime:
@@ -41,7 +35,7 @@ class Runtime:
 
         self.engine = Engine(Registry.discover(synthface_template()), EngineConfig(), epoch=time.monotonic())
         self.engine.warm_up()
-        self.endpoint = f"tcp://127.0.0.1:{_free_port()}"
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stop: asyncio.Event | None = None
         self.error: BaseException | None = None
@@ -259,7 +253,7 @@ def test_frames_ends_at_the_end_message(runtime, streams):
 
 # ------------------------------------------------------------------ no runtime
 def test_closed_port_polls_none_without_blocking():
-    with LiveSource(f"tcp://127.0.0.1:{_free_port()}") as source:
+    with LiveSource(f"tcp://127.0.0.1:{free_port()}") as source:
         for _ in range(20):
             t0 = time.perf_counter()
             assert source.poll(time.monotonic()) is None
@@ -269,7 +263,7 @@ def test_closed_port_polls_none_without_blocking():
 
 
 def test_frames_ends_when_nothing_comes():
-    with LiveSource(f"tcp://127.0.0.1:{_free_port()}", idle=0.2) as source:
+    with LiveSource(f"tcp://127.0.0.1:{free_port()}", idle=0.2) as source:
         t0 = time.monotonic()
         assert list(source.frames()) == []
         assert time.monotonic() - t0 < 1.0

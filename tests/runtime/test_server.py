@@ -26,13 +26,9 @@ from models.face import synthface_template
 from runtime import protocol as P
 from runtime.engine import Engine, EngineConfig
 from runtime.registry import Registry
+from runtime.serve import query
 from runtime.server import ServeConfig, ServeError, Server, check_binds
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from trainers.bench.runtime import free_port
 
 
 class Live:
@@ -70,16 +66,7 @@ class Live:
 
     def call(self, **cmd) -> dict:
         """One command over the ZeroMQ control socket (a DEALER)."""
-        ctx = zmq.Context.instance()
-        s = ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.connect(self.control)
-        try:
-            s.send(msgpack.packb(cmd))
-            assert s.poll(5000), f"no reply to {cmd}"
-            return msgpack.unpackb(s.recv_multipart()[-1])
-        finally:
-            s.close()
+        return query(self.control, cmd, timeout=5.0)
 
     def open(self, **args) -> str:
         reply = self.call(cmd="open", kind="generate", loop=True, **{"label": "high_smile", **args})
@@ -281,8 +268,6 @@ def _serve_process(*extra: str) -> tuple[subprocess.Popen, str, str]:
 
 
 def test_sigterm_shuts_down_within_a_second_and_frees_the_ports():
-    from runtime.serve import query
-
     proc, control, ws = _serve_process("serve")
     try:
         end = time.monotonic() + 60

@@ -61,7 +61,7 @@ def bytes_per_frame() -> dict:
         m = P.frame_message("s000001", 1, 0.0, ident.neutral, enc, face.template.topology_id,
                             face.template.vertices, time.time_ns(), time.time_ns(), 60.0,
                             landmarks=ident.landmarks, label="high_smile", identity="synth:1")
-        out[enc] = len(m.header_bytes()) + len(m.payload)
+        out[enc] = len(m.header_bytes) + len(m.payload)
     return out
 
 

@@ -48,11 +48,6 @@ def subject_name(i: int) -> str:
     return f"synth_{i:03d}"
 
 
-def subject_identity(seed: int, subject: int) -> np.ndarray:
-    """Identity parameters of synthetic subject ``subject`` (float32 [35])."""
-    return population_identity(subject, seed)
-
-
 def generate(cfg: SynthConfig, out: str | Path, model: SynthFace | None = None,
              show_progress: bool = True, report: bool = True) -> Path:
     """Write a synthetic data folder; returns its ``meta.json`` path.
@@ -69,7 +64,7 @@ def generate(cfg: SynthConfig, out: str | Path, model: SynthFace | None = None,
     # sample every sequence first so the cache is allocated once, exactly
     plans = []
     for s, index in enumerate(indices):
-        beta = subject_identity(cfg.seed, index)
+        beta = population_identity(index, cfg.seed)
         for li, label in enumerate(labels):
             rng = np.random.default_rng([cfg.seed, index, 1000 + COMA_LABELS.index(label)])
             weights, timeline = sequence_weights(label, cfg.fps, rng)
@@ -78,7 +73,7 @@ def generate(cfg: SynthConfig, out: str | Path, model: SynthFace | None = None,
     writer = CacheWriter(out, model.template, capacity, subjects, labels, cfg.fps,
                          source={"kind": "synthface", "template": model.template.name})
     for s, index in enumerate(indices):
-        beta = subject_identity(cfg.seed, index)
+        beta = population_identity(index, cfg.seed)
         writer.set_subject(s, neutral=model.neutral(beta[None])[0], identity=beta)
     timelines = []
     faces = model.template.faces
