@@ -281,21 +281,39 @@ class Server:
 
     # ---- ZeroMQ -----------------------------------------------------------
     async def _subscriptions(self) -> None:
-        """Apply each subscription, then publish the topologies it matches (late joiners)."""
+        """Apply each subscription, then publish the topologies it matches (late joiners).
+
+        In manual mode ``setsockopt(SUBSCRIBE)`` applies to the pipe of the
+        last message received, and libzmq forgets that pipe whenever another
+        subscriber's pipe terminates. So each subscription is received and
+        applied in one synchronous step on a shadow of the socket, with no
+        other socket operation (a send from the ticker) in between; awaiting
+        the asyncio ``recv()`` and applying it afterwards loses a subscription
+        now and then while subscribers churn.
+        """
+        sync = zmq.Socket.shadow(self._pub.underlying)
         while True:
-            msg = await self._pub.recv()
-            if not msg:
-                continue
-            prefix = bytes(msg[1:])
-            if msg[0] == 1:
-                self._pub.setsockopt(zmq.SUBSCRIBE, prefix)
-                self.subscriptions += 1
+            await self._pub.poll(flags=zmq.POLLIN)
+            joined = []
+            while True:
+                try:
+                    msg = sync.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                if not msg:
+                    continue
+                prefix = bytes(msg[1:])
+                if msg[0] == 1:
+                    sync.setsockopt(zmq.SUBSCRIBE, prefix)
+                    self.subscriptions += 1
+                    joined.append(prefix)
+                elif msg[0] == 0:
+                    sync.setsockopt(zmq.UNSUBSCRIBE, prefix)
+            for prefix in joined:
                 for sid in list(self.engine.sessions):
                     if P.topic(sid).startswith(prefix):
                         await self._pub.send_multipart(self.engine.topology(sid).zmq_parts(), copy=False)
                         self.published += 1
-            elif msg[0] == 0:
-                self._pub.setsockopt(zmq.UNSUBSCRIBE, prefix)
 
     async def _control(self) -> None:
         while True:

@@ -234,6 +234,33 @@ def test_clients_vanishing_and_churning_keep_memory_bounded(live):
     assert rss_mb() - base < 40
 
 
+def test_every_subscription_is_applied_while_others_come_and_go(live):
+    """In manual mode libzmq forgets the pipe a subscription belongs to when
+    another subscriber leaves; the runtime must apply each one atomically."""
+    sid = live.open()
+    live.wait_playing()
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            sub = subscriber(live.zmq)
+            time.sleep(0.002)
+            sub.close()
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        silent = 0
+        for _ in range(40):
+            sub = subscriber(live.zmq, P.topic(sid))
+            silent += not sub.poll(1500)
+            sub.close()
+    finally:
+        stop.set()
+        worker.join()
+    assert silent == 0
+
+
 def test_the_token_guards_the_wire(tmp_path):
     rt = Live(token="s3cret")
     try:
