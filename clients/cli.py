@@ -276,7 +276,7 @@ def register_view(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("view", help="play a data folder or a .npz recording in a window",
                        description="An interactive window: drag to orbit, scroll to zoom, arrows switch label "
                                    "and subject, W/L/H toggle wireframe, landmarks and heat map.")
-    p.add_argument("source", help="a data folder (with meta.json), a .npz recording, or a live runtime: tcp://HOST:PORT[/STREAM]")
+    p.add_argument("source", help="a data folder (with meta.json), a .npz recording, or a live runtime: tcp://HOST:PORT[/STREAM] or ws://HOST:PORT[/STREAM]")
     p.add_argument("--size", type=_size, default=(960, 720), help="window size, N or WxH (default 960x720)")
     p.add_argument("--frames", type=int, help="close by itself after this many frames")
     p.add_argument("--screenshot", help="PNG written on S, and after the last frame of a --frames run")

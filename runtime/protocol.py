@@ -27,6 +27,7 @@ request's ``id`` echoed when it had one.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,6 +35,8 @@ from typing import Any
 
 import msgpack
 import numpy as np
+
+from models.face.expression import ARKIT_NAMES
 
 VERSION = 1
 ENCODINGS = ("f32", "f16", "q16")
@@ -52,6 +55,10 @@ MAX_CONTROL_BYTES = 8 * 1024 * 1024
 WS_PREFIX = struct.Struct("<I")
 
 TOPIC_PREFIX = "frame/"
+#: what a stream id may look like (the runtime's own are ``s`` + 6 digits)
+STREAM_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+#: the order of a frame's ``bs`` weights: ARKit's 52 blendshape names
+BLENDSHAPE_NAMES: tuple[str, ...] = ARKIT_NAMES
 
 # error codes of control replies
 BAD_REQUEST = "bad_request"        #: not a map / not msgpack or JSON / no "cmd"
@@ -74,6 +81,14 @@ class ProtocolError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class VersionMismatch(ProtocolError):
+    """A data message of another protocol version (``version`` is what it said)."""
+
+    def __init__(self, version) -> None:
+        super().__init__(BAD_REQUEST, f"facecast protocol version {version!r}; this client speaks v{VERSION}")
+        self.version = version
 
 
 # ------------------------------------------------------------------ encodings
@@ -249,7 +264,7 @@ def parse_data(parts: list[bytes] | bytes) -> tuple[dict, memoryview]:
     if not isinstance(header, dict):
         raise ProtocolError(BAD_REQUEST, "data header is not a map")
     if header.get("v") != VERSION:
-        raise ProtocolError(BAD_REQUEST, f"protocol version {header.get('v')!r}; this client speaks v{VERSION}")
+        raise VersionMismatch(header.get("v"))
     return header, payload
 
 

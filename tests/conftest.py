@@ -1,7 +1,11 @@
-"""Shared fixtures: the reference head beside the project, and small data folders."""
+"""Shared fixtures: the reference head beside the project, small data folders,
+and a live runtime on loopback."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +59,83 @@ def broken_plugin(monkeypatch):
         monkeypatch.setattr(module, "entry_points", with_broken)
 
     return add
+
+
+class LiveRuntime:
+    """A runtime (engine + ZeroMQ data and control + WebSocket/HTTP) serving on
+    free loopback ports, run by an asyncio loop in a background thread."""
+
+    def __init__(self, web=None, token=None, ports: tuple[int, int, int] | None = None) -> None:
+        from models.face import synthface_template
+        from runtime.engine import Engine, EngineConfig
+        from runtime.registry import Registry
+        from runtime.server import ServeConfig, Server
+        from trainers.bench.runtime import free_port
+
+        # (data, control, WebSocket); pass a stopped runtime's ``ports`` to restart it in place
+        self.ports = ports or (free_port(), free_port(), free_port())
+        self.zmq = f"tcp://127.0.0.1:{self.ports[0]}"
+        self.control = f"tcp://127.0.0.1:{self.ports[1]}"
+        self.ws_port = self.ports[2]
+        self.engine = Engine(Registry.discover(synthface_template()), EngineConfig(token=token),
+                             epoch=time.monotonic())
+        self.server = Server(self.engine, ServeConfig(zmq=self.zmq, control=self.control,
+                                                      ws=f"127.0.0.1:{self.ws_port}", web=web, token=token))
+        self.loop = asyncio.new_event_loop()
+        self.stop = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not (self.stop and self.server.ready.is_set()):
+            assert time.monotonic() < deadline, "the runtime did not start"
+            time.sleep(0.02)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def main():
+            self.stop = asyncio.Event()
+            await self.server.run(self.stop)
+
+        self.loop.run_until_complete(main())
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/"
+
+    def call(self, **cmd) -> dict:
+        """One command over the ZeroMQ control socket (a DEALER)."""
+        from runtime.serve import query
+
+        return query(self.control, cmd, timeout=5.0)
+
+    def open(self, **args) -> str:
+        reply = self.call(cmd="open", kind="generate", **{"label": "high_smile", "loop": True, **args})
+        assert reply["ok"], reply
+        return reply["stream"]
+
+    def wait_playing(self, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while any(s["state"] != "playing" for s in self.call(cmd="list")["streams"]):
+            assert time.monotonic() < end, "streams did not finish baking"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def serve_runtime():
+    """``serve_runtime(web=None, token=None, ports=None)`` starts a ``LiveRuntime``; all are stopped after the test."""
+    started: list[LiveRuntime] = []
+
+    def start(**kwargs) -> LiveRuntime:
+        started.append(LiveRuntime(**kwargs))
+        return started[-1]
+
+    yield start
+    for rt in started:
+        if rt.thread.is_alive():
+            rt.close()

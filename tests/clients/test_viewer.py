@@ -1,5 +1,6 @@
 """clients/viewer.py: the input logic (no window), and the real window under
-Xvfb: it plays a recording, takes a screenshot and closes by itself."""
+Xvfb: it plays a recording, or shows a live stream over ZeroMQ and WebSocket,
+takes a screenshot and closes by itself."""
 
 from __future__ import annotations
 
@@ -81,23 +82,23 @@ def _free_display():
     return proc, f":{number}"
 
 
-@pytest.mark.slow
-def test_window_under_xvfb_plays_screenshots_and_closes(recording, tmp_path):
+def _view_under_xvfb(source: str, shot: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``facecast view SOURCE --frames 40 --screenshot SHOT`` in a window on a fresh Xvfb display."""
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (Debian package xvfb; make system-deps installs it)")
     xvfb, display = _free_display()
     try:
-        shot = tmp_path / "shot.png"
         env = dict(os.environ, DISPLAY=display)
-        proc = subprocess.run(
-            [sys.executable, "-m", "clients.cli", "view", str(recording), "--frames", "40", "--screenshot",
-             str(shot), "--size", "320x240", "--label", "high_smile", "--no-vsync"],
+        return subprocess.run(
+            [sys.executable, "-m", "clients.cli", "view", source, "--frames", "40", "--screenshot",
+             str(shot), "--size", "320x240", "--no-vsync", *extra],
             env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
     finally:
         xvfb.terminate()
         xvfb.wait(timeout=30)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("viewer: 40 frames in ")
+
+
+def _assert_face_screenshot(shot: Path) -> None:
     from PIL import Image
 
     img = np.asarray(Image.open(shot))
@@ -108,3 +109,29 @@ def test_window_under_xvfb_plays_screenshots_and_closes(recording, tmp_path):
     assert skin[:, :40].mean() < 0.02 and skin[:, -40:].mean() < 0.02  # background at the sides
     hud = img[:30, :160]
     assert (hud.min(axis=-1) > 240).any() and (hud.max(axis=-1) < 90).any()   # the white-on-dark readout
+
+
+@pytest.mark.slow
+def test_window_under_xvfb_plays_screenshots_and_closes(recording, tmp_path):
+    shot = tmp_path / "shot.png"
+    proc = _view_under_xvfb(str(recording), shot, "--label", "high_smile")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("viewer: 40 frames in ")
+    _assert_face_screenshot(shot)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["tcp", "ws"])
+def test_window_under_xvfb_shows_a_live_stream(serve_runtime, scheme, tmp_path):
+    live = serve_runtime()
+    sid = live.open(label="high_smile")
+    live.wait_playing()
+    url = f"{live.zmq}/{sid}" if scheme == "tcp" else f"{live.ws_url}{sid}"
+    shot = tmp_path / f"live_{scheme}.png"
+    proc = _view_under_xvfb(url, shot)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("viewer: 40 frames in ")
+    _assert_face_screenshot(shot)
+    artifacts = ROOT / "tests" / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shutil.copy(shot, artifacts / shot.name)

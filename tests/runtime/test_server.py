@@ -31,69 +31,13 @@ from runtime.server import ServeConfig, ServeError, Server, check_binds
 from trainers.bench.runtime import free_port
 
 
-class Live:
-    """A runtime serving in a background thread."""
-
-    def __init__(self, web=None, token=None) -> None:
-        self.zmq = f"tcp://127.0.0.1:{free_port()}"
-        self.control = f"tcp://127.0.0.1:{free_port()}"
-        self.ws_port = free_port()
-        self.engine = Engine(Registry.discover(synthface_template()), EngineConfig(token=token),
-                             epoch=time.monotonic())
-        self.server = Server(self.engine, ServeConfig(zmq=self.zmq, control=self.control,
-                                                      ws=f"127.0.0.1:{self.ws_port}", web=web, token=token))
-        self.loop = asyncio.new_event_loop()
-        self.stop = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not (self.stop and self.server.ready.is_set()):
-            assert time.monotonic() < deadline, "the runtime did not start"
-            time.sleep(0.02)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def main():
-            self.stop = asyncio.Event()
-            await self.server.run(self.stop)
-
-        self.loop.run_until_complete(main())
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}/"
-
-    def call(self, **cmd) -> dict:
-        """One command over the ZeroMQ control socket (a DEALER)."""
-        return query(self.control, cmd, timeout=5.0)
-
-    def open(self, **args) -> str:
-        reply = self.call(cmd="open", kind="generate", loop=True, **{"label": "high_smile", **args})
-        assert reply["ok"], reply
-        return reply["stream"]
-
-    def wait_playing(self, timeout: float = 30.0) -> None:
-        end = time.monotonic() + timeout
-        while any(s["state"] != "playing" for s in self.call(cmd="list")["streams"]):
-            assert time.monotonic() < end, "streams did not finish baking"
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(10)
-        assert not self.thread.is_alive()
-
-
 @pytest.fixture
-def live(tmp_path):
+def live(tmp_path, serve_runtime):
     web = tmp_path / "web"
     web.mkdir()
     (web / "index.html").write_text("<!doctype html><title>facecast</title>")
     (tmp_path / "secret.txt").write_text("not for the web")
-    rt = Live(web=web)
-    yield rt
-    rt.close()
+    return serve_runtime(web=web)
 
 
 def subscriber(endpoint: str, topic: bytes = b"frame/"):
@@ -179,7 +123,7 @@ def test_the_web_folder_is_served_over_http_on_the_websocket_port(live):
         assert info.value.code == 404
 
 
-def _rate(live: Live, sid: str, seconds: float = 2.0) -> float:
+def _rate(live, sid: str, seconds: float = 2.0) -> float:
     sub = subscriber(live.zmq, P.topic(sid))
     time.sleep(0.3)
     n = sum(h["type"] == "frame" for h in drain(sub, seconds))
@@ -261,16 +205,13 @@ def test_every_subscription_is_applied_while_others_come_and_go(live):
     assert silent == 0
 
 
-def test_the_token_guards_the_wire(tmp_path):
-    rt = Live(token="s3cret")
-    try:
-        assert rt.call(cmd="ping")["error"]["code"] == P.UNAUTHORIZED
-        assert rt.call(cmd="ping", token="s3cret")["ok"]
-        with websockets.sync.client.connect(rt.ws_url) as ws:
-            ws.send(json.dumps({"cmd": "subscribe", "streams": "*"}))
-            assert json.loads(_next_text(ws))["error"]["code"] == P.UNAUTHORIZED
-    finally:
-        rt.close()
+def test_the_token_guards_the_wire(serve_runtime):
+    rt = serve_runtime(token="s3cret")
+    assert rt.call(cmd="ping")["error"]["code"] == P.UNAUTHORIZED
+    assert rt.call(cmd="ping", token="s3cret")["ok"]
+    with websockets.sync.client.connect(rt.ws_url) as ws:
+        ws.send(json.dumps({"cmd": "subscribe", "streams": "*"}))
+        assert json.loads(_next_text(ws))["error"]["code"] == P.UNAUTHORIZED
 
 
 @pytest.mark.parametrize("cfg", [ServeConfig(zmq="tcp://0.0.0.0:5555"), ServeConfig(ws="0.0.0.0:8765"),
