@@ -4,6 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.facecast-installed
+# The Khronos glTF validator (npm, run with Node.js) for the glTF exporter's
+# tests, installed into the venv's folder; `make clean` removes it with the venv.
+# (the stamp names the version, so changing it here installs the new one)
+GLTF_VALIDATOR := gltf-validator@2.0.0-dev.3.10
+NODE_PREFIX := $(VENV)/node
+VALIDATOR_STAMP := $(NODE_PREFIX)/.installed-$(GLTF_VALIDATOR)
 # Debian packages: headless OpenGL (EGL + llvmpipe), the browser for the web
 # client tests, and a virtual X server for the window tests.
 APT_PACKAGES := libegl1 libgl1-mesa-dri chromium xvfb xauth
@@ -19,7 +25,7 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
-install: system-deps $(STAMP)
+install: system-deps $(STAMP) $(VALIDATOR_STAMP)
 
 # torch is installed as torch==2.13.0 when the venv has none (the CPU build
 # here); an existing torch is kept.
@@ -28,6 +34,14 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev,track]'
 	touch $(STAMP)
+
+# npm missing: a note, no stamp (so a later `make install` tries again), and
+# the validator test skips with its reason.
+$(VALIDATOR_STAMP): | $(STAMP)
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "gltf-validator: npm not found; skipping (install Node.js and npm, then make install)"; exit 0; fi; \
+	echo "gltf-validator: installing $(GLTF_VALIDATOR) into $(NODE_PREFIX)"; \
+	npm install --no-audit --no-fund --prefix $(NODE_PREFIX) $(GLTF_VALIDATOR) && touch $@
 
 system-deps:
 	@if ! command -v dpkg >/dev/null 2>&1; then \

@@ -22,6 +22,8 @@ key                   array               meaning
 ``topology_name``     str                 optional: e.g. ``"synthface"``
 ``topology_id``       str                 optional: the template's topology id
 ``fps``               float               optional: nominal frame rate
+``wall``              int64 [T]           optional: when the runtime sent each frame (Unix ns)
+``seq``               int64 [T]           optional: each frame's ``seq`` in its live stream
 ====================  ==================  ==========================================
 
 ``save_recording`` writes one from frames, ``load_recording`` reads and
@@ -64,6 +66,8 @@ class Recording:
     scalar: np.ndarray | None = None
     scalar_name: str = ""
     fps: float = 60.0
+    wall: np.ndarray | None = None
+    seq: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.vertices)
@@ -121,6 +125,10 @@ def save_recording(path: str | Path, recording: Recording) -> Path:
         value = getattr(r, key)
         if value is not None:
             arrays[key] = np.asarray(value, dtype=str)
+    for key in ("wall", "seq"):
+        value = getattr(r, key)
+        if value is not None:
+            arrays[key] = np.asarray(value, dtype=np.int64)
     if r.scalar is not None:
         arrays["scalar_name"] = np.array(r.scalar_name)
     _check(arrays, path)
@@ -158,7 +166,7 @@ def load_recording(path: str | Path) -> Recording:
     return Recording(vertices=v.astype(np.float32, copy=False), topology=topology, t=arrays["t"].astype(np.float64),
                      landmarks=opt("landmarks"), labels=opt("labels"), subjects=opt("subjects"),
                      weights=opt("weights"), scalar=opt("scalar"), scalar_name=str(arrays.get("scalar_name", "")),
-                     fps=float(arrays.get("fps", 60.0)))
+                     fps=float(arrays.get("fps", 60.0)), wall=opt("wall"), seq=opt("seq"))
 
 
 def _check(a: dict, path: Path) -> None:
@@ -180,7 +188,8 @@ def _check(a: dict, path: Path) -> None:
     if t.shape != (n_frames,) or np.any(np.diff(t) < 0):
         raise bad(f"t must be [{n_frames}] seconds, non-decreasing")
     shapes = {"landmarks": (n_frames, 68, 3), "weights": (n_frames, 52), "scalar": (n_frames, n),
-              "labels": (n_frames,), "subjects": (n_frames,), "landmark_face_idx": (68,), "landmark_bary": (68, 3)}
+              "labels": (n_frames,), "subjects": (n_frames,), "landmark_face_idx": (68,), "landmark_bary": (68, 3),
+              "wall": (n_frames,), "seq": (n_frames,)}
     for key, shape in shapes.items():
         if key in a and a[key].shape != shape:
             raise bad(f"{key} must be {list(shape)}, got {list(a[key].shape)}")

@@ -5,8 +5,10 @@
     Camera          orbit, fit-to-bounds, named views; perspective or scaled orthographic
     LightRig, Material, SKIN ...   lighting and materials
     FaceView, Style draw a ``runtime.frames.Frame`` (face, eyes, mouth, landmarks, heat map)
+    vertex_normals  the area-weighted unit normals it shades with (numpy), for exporters
 """
 
+from models.geometry.normals import vertex_normals
 from runtime.render.camera import PROJECTIONS, VIEWS, Camera
 from runtime.render.context import GLUnavailableError, gl_info, headless_context, window_context
 from runtime.render.lighting import EYE, HEATMAP, MOUTH, SKIN, LightRig, Material, skin_tone
@@ -18,5 +20,5 @@ from runtime.render.shaders import ShaderError, load_program, program_names
 __all__ = [
     "EYE", "HEATMAP", "MOUTH", "PROJECTIONS", "SKIN", "VIEWS", "Camera", "FaceView", "GLUnavailableError",
     "GpuMesh", "Heatmap", "LightRig", "Material", "Renderer", "ShaderError", "Style", "gl_info", "headless_context",
-    "load_program", "program_names", "skin_tone", "window_context",
+    "load_program", "program_names", "skin_tone", "vertex_normals", "window_context",
 ]
