@@ -28,6 +28,8 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 
@@ -155,27 +157,13 @@ def run(args: argparse.Namespace) -> int:
     counts = tuple(args.sessions)
     forward = raw_forward_ms(counts, args.threads)
     sizes = bytes_per_frame()
-    zp, cp, wp = free_port(), free_port(), free_port()
-    zmq_ep, control = f"tcp://127.0.0.1:{zp}", f"tcp://127.0.0.1:{cp}"
-    server = subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", "--zmq", zmq_ep, "--control", control,
-                               "--ws", f"127.0.0.1:{wp}", "--threads", str(args.threads),
-                               "--encoding", args.encoding], stdout=subprocess.DEVNULL)
     rows = []
-    try:
-        _wait_for(control, server)
-        probe = Probe(zmq_ep, f"ws://127.0.0.1:{wp}/")
-        labels = query(control, {"cmd": "models"})["labels"]
+    with served("--threads", str(args.threads), "--encoding", args.encoding) as (zmq_ep, control, ws_url):
+        probe = Probe(zmq_ep, ws_url)
         plan = [(path, n) for path in args.paths for n in counts]
         bar = progress(plan, desc="bench runtime", unit="run")
         for path, n in bar:  # one run per (path, sessions)
-            streams = []
-            for i in range(n):
-                reply = query(control, {"cmd": "open", "kind": "generate", "label": labels[i % len(labels)],
-                                        "identity": i, "loop": True, "fps": 60, "mode": path, "seed": i})
-                if not reply["ok"]:
-                    raise RuntimeError(f"open failed: {reply['error']}")
-                streams.append(reply["stream"])
-            _wait_playing(control, streams)
+            streams = open_streams(control, n, mode=path)
             query(control, {"cmd": "stats", "reset": True})
             t0 = time.monotonic()
             before = {s["stream"]: s for s in query(control, {"cmd": "list"})["streams"]}
@@ -199,12 +187,6 @@ def run(args: argparse.Namespace) -> int:
                 "raw_forward_ms": round(forward[n], 3),
                 "overhead_ratio": round((tick + send) / forward[n], 3),
             })
-    finally:
-        server.terminate()
-        try:
-            server.wait(5)
-        except subprocess.TimeoutExpired:
-            server.kill()
     holding = [r["sessions"] for r in rows if r["path"] == "baked" and r["fps_min"] >= 59.0
                and (r["p99_zmq_ms"] or 1e9) < 20.0]
     result = {"benchmark": "runtime", "machine": machine(), "threads": args.threads, "encoding": args.encoding,
@@ -220,6 +202,42 @@ def _vertices() -> int:
     from models.face import synthface_template
 
     return synthface_template().n_vertices
+
+
+@contextmanager
+def served(*flags: str) -> Iterator[tuple[str, str, str]]:
+    """A ``facecast serve`` process on free loopback ports (its own process, as
+    a user runs it); yields its (ZeroMQ data, control, WebSocket URL)."""
+    zp, cp, wp = free_port(), free_port(), free_port()
+    zmq_ep, control = f"tcp://127.0.0.1:{zp}", f"tcp://127.0.0.1:{cp}"
+    server = subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", "--zmq", zmq_ep, "--control", control,
+                               "--ws", f"127.0.0.1:{wp}", *flags], stdout=subprocess.DEVNULL)
+    try:
+        _wait_for(control, server)
+        yield zmq_ep, control, f"ws://127.0.0.1:{wp}/"
+    finally:
+        server.terminate()
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def open_streams(control: str, n: int, **args) -> list[str]:
+    """Open ``n`` looping 60 fps ``generate`` streams (the labels in turn, an identity each)
+    and wait until every clip is baked; returns their ids."""
+    from runtime.serve import query
+
+    labels = query(control, {"cmd": "models"})["labels"]
+    streams = []
+    for i in range(n):
+        reply = query(control, {"cmd": "open", "kind": "generate", "label": labels[i % len(labels)],
+                                "identity": i, "loop": True, "fps": 60, "seed": i, **args})
+        if not reply["ok"]:
+            raise RuntimeError(f"open failed: {reply['error']}")
+        streams.append(reply["stream"])
+    _wait_playing(control, streams)
+    return streams
 
 
 def _wait_for(control: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
