@@ -37,10 +37,11 @@ import asyncio
 import ipaddress
 import json
 import mimetypes
+import re
 import signal
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
@@ -50,6 +51,9 @@ import zmq.asyncio
 
 from runtime import protocol as P
 from runtime.engine import Engine
+from runtime.render.lighting import SKIN, LightRig
+from runtime.render.scene import BACKGROUND
+from runtime.render.shaders import SHADER_DIR
 
 DEFAULT_ZMQ = "tcp://127.0.0.1:5555"
 DEFAULT_CONTROL = "tcp://127.0.0.1:5556"
@@ -61,6 +65,8 @@ MAX_IDLE_SLEEP = 0.02
 #: a ZeroMQ control socket gives up on messages above this size (bytes); the
 #: engine answers anything up to ``protocol.MAX_CONTROL_BYTES`` with an error
 ZMQ_MAX_MESSAGE = 8 * P.MAX_CONTROL_BYTES
+#: ``GET /shaders/NAME.glsl`` serves ``shaders/NAME.glsl`` (a plain name: no folders, no dots)
+SHADER_PATH = re.compile(r"shaders/([A-Za-z0-9_-]+)\.glsl")
 
 
 class ServeError(Exception):
@@ -372,25 +378,29 @@ class Server:
         return P.ok(msg, streams="*" if client.streams is None else sorted(client.streams))
 
     def _http(self, conn, request):
-        """Plain HTTP on the WebSocket port: the static web client."""
-        from websockets.datastructures import Headers
-        from websockets.http11 import Response
-
+        """Plain HTTP on the WebSocket port: the static web client, plus the
+        shaders and the light rig it draws with (``/shaders/NAME.glsl``,
+        ``/shaders/lighting.json``), so the page keeps no copy of them."""
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None
+        path = unquote(urlsplit(request.path).path).lstrip("/") or "index.html"
+        if path == "shaders/lighting.json":
+            return _ok(json.dumps(lighting()).encode(), "application/json")
+        if path.startswith("shaders/"):
+            match = SHADER_PATH.fullmatch(path)
+            target = SHADER_DIR / f"{match[1]}.glsl" if match else None
+            if target is None or not target.is_file():
+                return conn.respond(404, f"not found: /{path}\n")
+            return _ok(target.read_bytes(), "text/plain; charset=utf-8")
         root = self.config.web
         if root is None or not Path(root).is_dir():
             return conn.respond(404, "no web client is installed with this runtime "
                                      "(facecast serve --web DIR serves one)\n")
-        path = unquote(urlsplit(request.path).path).lstrip("/") or "index.html"
         base = Path(root).resolve()
         target = (base / path).resolve()
         if base not in target.parents and target != base or not target.is_file():
             return conn.respond(404, f"not found: /{path}\n")
-        body = target.read_bytes()
-        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return Response(200, "OK", Headers([("Content-Type", ctype), ("Content-Length", str(len(body))),
-                                            ("Cache-Control", "no-cache")]), body)
+        return _ok(target.read_bytes(), mimetypes.guess_type(target.name)[0] or "application/octet-stream")
 
     # ---- figures ----------------------------------------------------------
     def transport_stats(self) -> dict:
@@ -402,6 +412,21 @@ class Server:
                                   for c in list(self.clients)[:64]]}
             if self.config.ws else None,
         }
+
+
+def lighting() -> dict:
+    """What ``shaders/mesh.glsl`` is drawn with on the desktop: the light rig,
+    the skin material and the background (sRGB + alpha), for the web page."""
+    return {"rig": asdict(LightRig()), "material": asdict(SKIN), "background": list(BACKGROUND)}
+
+
+def _ok(body: bytes, ctype: str):
+    """A 200 response that browsers revalidate (the files change with the runtime)."""
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    return Response(200, "OK", Headers([("Content-Type", ctype), ("Content-Length", str(len(body))),
+                                        ("Cache-Control", "no-cache")]), body)
 
 
 def serve_forever(engine: Engine, config: ServeConfig, on_ready: Callable[[Server], None] | None = None,

@@ -27,7 +27,8 @@ class ShaderError(RuntimeError):
 
 def program_names() -> list[str]:
     """Every program in ``shaders/`` (file names without ``.glsl``)."""
-    return sorted(p.stem for p in SHADER_DIR.glob("*.glsl"))
+    # NAME_es.glsl files are GLSL ES variants for the web page (WebGL2), not desktop programs
+    return sorted(p.stem for p in SHADER_DIR.glob("*.glsl") if not p.stem.endswith("_es"))
 
 
 @lru_cache(maxsize=None)

@@ -87,5 +87,5 @@ def test_open_source_asks_the_registered_openers(tmp_path):
         open_source(str(tmp_path / "missing"))
     with pytest.raises(SourceError, match=r"no frame source opens this \(tried: .*data.*recording"):
         open_source(str(tmp_path))                         # a folder without meta.json
-    with pytest.raises(SourceError, match="ws://127.0.0.1:8765: no frame source opens this"):
-        open_source("ws://127.0.0.1:8765")                 # no opener takes WebSocket streams (yet)
+    with pytest.raises(SourceError, match="udp://127.0.0.1:8765: no frame source opens this"):
+        open_source("udp://127.0.0.1:8765")                # no opener takes that scheme
