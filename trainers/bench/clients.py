@@ -11,9 +11,11 @@ the other so they do not compete for the CPU:
   arrival (p50 / p99), frames lost (gaps in ``seq``);
 * the browser page (``clients/web``) in Debian's headless Chromium
   (Playwright), which receives every stream and draws the one it shows:
-  once a second for ``--seconds`` it reads the page's own counters
+  after ``PAGE_SETTLE_S`` (the page picks its render resolution, one step a
+  second), once a second for ``--seconds`` it reads the page's own counters
   (``window.facecast``): the shown stream's received fps, the draw fps,
-  the slowest stream's received fps, the median latency, dropped frames.
+  the slowest stream's received fps, the median latency, dropped frames,
+  and the render resolution it settled on (1 = the canvas's own pixels).
 
 A client "keeps 60 fps" when its slowest stream's fps is at least 59 over
 the window (and, for the page, its draw fps too).
@@ -39,6 +41,10 @@ CHROMIUM = "/usr/bin/chromium"
 KEEPS_FPS = 59.0
 #: clients connect and subscribe for this long before measuring (s)
 SETTLE_S = 1.0
+#: the page settles its dynamic resolution (a step a second) for this long before measuring (s)
+PAGE_SETTLE_S = 10.0
+#: the browser window (CSS pixels)
+VIEWPORT = (960, 720)
 PYTHON_RUNS = (("zmq", "sync"), ("ws", "sync"), ("zmq", "asyncio"), ("ws", "asyncio"))
 
 
@@ -109,7 +115,7 @@ def web_run(ws_url: str, streams: list[str], seconds: float) -> dict:
                                                                     "--enable-unsafe-swiftshader",
                                                                     "--ignore-gpu-blocklist"])
         try:
-            page = browser.new_page(viewport={"width": 960, "height": 720})
+            page = browser.new_page(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]})
             page.goto(page_url)
             page.wait_for_function("window.facecast && window.facecast.state === 'open' "
                                    "&& window.facecast.shownFrames > 0", timeout=30_000)
@@ -119,7 +125,7 @@ def web_run(ws_url: str, streams: list[str], seconds: float) -> dict:
                 return gl ? (ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER))
                           : 'no WebGL2';
             }""")
-            page.wait_for_timeout(SETTLE_S * 1000 + 1000)     # its per-second figures cover a settled second
+            page.wait_for_timeout(PAGE_SETTLE_S * 1000)
             before = page.evaluate("window.facecast.dropped")
             for _ in range(max(1, round(seconds))):
                 page.wait_for_timeout(1000)
@@ -132,6 +138,8 @@ def web_run(ws_url: str, streams: list[str], seconds: float) -> dict:
     draw = [s["drawFps"] for s in samples]
     latency = [s["latencyMs"] for s in samples if s["latencyMs"] is not None]
     return {"client": "web", "transport": "ws", "api": "chromium", "renderer": renderer,
+            "viewport": list(VIEWPORT), "render_scale": [min(s["renderScale"] for s in samples),
+                                                         max(s["renderScale"] for s in samples)],
             "shown_fps_min": round(min(shown), 2), "draw_fps_min": round(min(draw), 2),
             "draw_fps_mean": round(float(np.mean(draw)), 2), "fps_min": round(min(per_stream), 2),
             "latency_ms_median": round(float(np.median(latency)), 2) if latency else None,
