@@ -44,8 +44,9 @@ from clients.python.core import (
     check_version,
     parse_address,
     raise_for_reply,
+    topics,
+    wanted_streams,
 )
-from runtime import protocol as P
 
 __all__ = ["AsyncFacecastClient"]
 
@@ -93,7 +94,7 @@ class _AsyncZmqLink:
     def subscribe(self, streams: set[str] | None) -> None:
         for t in self.topics:
             self.sub.setsockopt(zmq.UNSUBSCRIBE, t)
-        self.topics = [P.TOPIC_PREFIX.encode()] if streams is None else [P.topic(s) for s in sorted(streams)]
+        self.topics = topics(streams)
         for t in self.topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, t)
 
@@ -238,9 +239,7 @@ class AsyncFacecastClient:
         return await self.command("stats", reset=reset)
 
     async def subscribe(self, streams: str | list[str] = "*") -> None:
-        wanted = None if streams == "*" else {str(s) for s in streams}
-        if wanted is not None and not all(P.STREAM_ID.fullmatch(s) for s in wanted):
-            raise ValueError(f"streams must be '*' or a list of stream ids, got {streams!r}")
+        wanted = wanted_streams(streams)
         self.state.only = wanted
         if self.address.zmq:
             self._link.subscribe(wanted)

@@ -49,8 +49,9 @@ from clients.python.core import (
     check_version,
     parse_address,
     raise_for_reply,
+    topics,
+    wanted_streams,
 )
-from runtime import protocol as P
 
 __all__ = ["FacecastClient"]
 
@@ -101,7 +102,7 @@ class _ZmqLink:
     def subscribe(self, streams: set[str] | None) -> None:
         for t in self.topics:
             self.sub.setsockopt(zmq.UNSUBSCRIBE, t)
-        self.topics = [P.TOPIC_PREFIX.encode()] if streams is None else [P.topic(s) for s in sorted(streams)]
+        self.topics = topics(streams)
         for t in self.topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, t)
 
@@ -313,9 +314,7 @@ class FacecastClient:
 
     def subscribe(self, streams: str | list[str] = "*") -> None:
         """Receive every stream (``"*"``) or the ones listed (replaces the previous choice)."""
-        wanted = None if streams == "*" else {str(s) for s in streams}
-        if wanted is not None and not all(P.STREAM_ID.fullmatch(s) for s in wanted):
-            raise ValueError(f"streams must be '*' or a list of stream ids, got {streams!r}")
+        wanted = wanted_streams(streams)
         self.state.only = wanted
         if self.address.zmq:
             self._link.subscribe(wanted)

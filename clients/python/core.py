@@ -352,6 +352,21 @@ class StreamState:
         self._seq.pop(stream, None)
 
 
+def wanted_streams(streams) -> set[str] | None:
+    """``"*"`` -> None (every stream); a list of stream ids -> their set."""
+    if streams == "*":
+        return None
+    wanted = {str(s) for s in streams}
+    if not all(P.STREAM_ID.fullmatch(s) for s in wanted):
+        raise ValueError(f"streams must be '*' or a list of stream ids, got {streams!r}")
+    return wanted
+
+
+def topics(streams: set[str] | None) -> list[bytes]:
+    """The ZeroMQ subscriptions that receive ``streams`` (None: every stream)."""
+    return [P.TOPIC_PREFIX.encode()] if streams is None else [P.topic(s) for s in sorted(streams)]
+
+
 class Requests:
     """Numbers control requests and adds the token (sans I/O)."""
 
