@@ -34,6 +34,7 @@ const live = (window.facecast = {
   fps: 0,                         // frames/s of the shown stream received
   drawFps: 0,                     // frames/s drawn
   latencyMs: null,                // median of now - header wall
+  frameMs: null,                  // median JavaScript time per drawn frame: decode, normals, upload, draw call
   dropped: 0,                     // seq gaps, summed over streams
   renderScale: 1,                 // drawing resolution relative to the canvas (dynamic resolution)
   streams: [],
@@ -91,7 +92,7 @@ let listed = false;               // a list reply arrived on this connection
 let chosen = null;                // the stream to show again after a reconnect
 let newest = null;                // the shown stream's newest frame not drawn yet
 const latency = new Recent();
-const draws = new Recent();
+const draws = new Recent();                 // values: the page's own milliseconds per drawn frame
 const decoder = new VertexDecoder();
 const camera = new OrbitCamera();
 let renderer = null;
@@ -323,6 +324,7 @@ function renderFigures() {
   live.fps = live.shown === null ? 0 : streams.get(live.shown).figures.fps;
   live.drawFps = draws.rate(now);
   live.latencyMs = latency.median(now);
+  live.frameMs = draws.median(now);
   const s = live.shown === null ? null : streams.get(live.shown);
   ui.figures.textContent = [
     `connection  ${live.state}`,
@@ -383,6 +385,7 @@ function animate() {
       renderer.setTopology(topology);
       frameCamera();
     }
+    const start = performance.now();
     try {
       decoder.decode(header, payload, topology, renderer.vertices);
     } catch (e) {
@@ -390,9 +393,11 @@ function animate() {
       return;
     }
     renderer.update();
+    renderer.draw(camera);
     live.drawn++;
-    draws.add();
-    dirty = true;
+    draws.add(performance.now() - start);
+    redraw = false;
+    return;
   }
   if (dirty) renderer.draw(camera);
   redraw = false;

@@ -15,7 +15,9 @@ the other so they do not compete for the CPU:
   second), once a second for ``--seconds`` it reads the page's own counters
   (``window.facecast``): the shown stream's received fps, the draw fps,
   the slowest stream's received fps, the median latency, dropped frames,
-  and the render resolution it settled on (1 = the canvas's own pixels).
+  the page's own JavaScript milliseconds per drawn frame, and the render
+  resolution it settled on (1 = the canvas's own pixels); once adapting its
+  resolution, once at the full resolution (``?scale=1``).
 
 A client "keeps 60 fps" when its slowest stream's fps is at least 59 over
 the window (and, for the page, its draw fps too).
@@ -104,11 +106,12 @@ def python_run(transport: str, api: str, urls: tuple[str, str, str], streams: li
     return _summary(transport, api, frames, latency, dropped, seconds, streams)
 
 
-def web_run(ws_url: str, streams: list[str], seconds: float) -> dict:
-    """The browser page in headless Chromium; its counters sampled once a second."""
+def web_run(ws_url: str, streams: list[str], seconds: float, scale: float | None = None) -> dict:
+    """The browser page in headless Chromium; its counters sampled once a second.
+    ``scale`` fixes its render resolution (None: the page adapts it)."""
     from playwright.sync_api import sync_playwright
 
-    page_url = ws_url.replace("ws://", "http://")
+    page_url = ws_url.replace("ws://", "http://") + ("" if scale is None else f"?scale={scale}")
     samples: list[dict] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--use-angle=swiftshader",
@@ -137,7 +140,10 @@ def web_run(ws_url: str, streams: list[str], seconds: float) -> dict:
     shown = [s["fps"] for s in samples]
     draw = [s["drawFps"] for s in samples]
     latency = [s["latencyMs"] for s in samples if s["latencyMs"] is not None]
+    frame_ms = [s["frameMs"] for s in samples if s["frameMs"] is not None]
     return {"client": "web", "transport": "ws", "api": "chromium", "renderer": renderer,
+            "resolution": "adaptive" if scale is None else f"fixed {scale:g}",
+            "page_ms_per_frame": round(float(np.median(frame_ms)), 3) if frame_ms else None,
             "viewport": list(VIEWPORT), "render_scale": [min(s["renderScale"] for s in samples),
                                                          max(s["renderScale"] for s in samples)],
             "shown_fps_min": round(min(shown), 2), "draw_fps_min": round(min(draw), 2),
@@ -153,18 +159,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench clients: {CHROMIUM} is absent (Debian package chromium; make system-deps installs it): "
               f"the page is not measured", file=sys.stderr)
         web = False
-    plan = [("python", t, a) for t, a in PYTHON_RUNS] + ([("web", "ws", "chromium")] if web else [])
+    plan = [("python", t, a, None) for t, a in PYTHON_RUNS]
+    plan += [("web", "ws", "chromium", None), ("web", "ws", "chromium", 1.0)] if web else []
     with served("--threads", "1") as urls:
         streams = open_streams(urls[1], args.streams)
-        for client, transport, api in progress(plan, desc="bench clients", unit="client"):
+        for client, transport, api, scale in progress(plan, desc="bench clients", unit="client"):
             if client == "python":
                 rows.append(python_run(transport, api, urls, streams, args.seconds))
             else:
-                rows.append(web_run(urls[2], streams, args.seconds))
+                rows.append(web_run(urls[2], streams, args.seconds, scale))
     result = {"benchmark": "clients", "machine": machine(), "streams": args.streams, "fps": 60,
               "seconds": args.seconds, "rows": rows}
     emit(result, args.json)
-    keeping = [f"{r['client']}/{r['transport']}/{r['api']}" for r in rows if r["keeps_60fps"]]
+    keeping = [f"{r['client']}/{r['transport']}/{r['api']}" + (f" ({r['resolution']})" if "resolution" in r else "")
+               for r in rows if r["keeps_60fps"]]
     print(f"bench clients: {len(keeping)} of {len(rows)} clients keep 60 fps on all {args.streams} streams"
           + (f" ({', '.join(keeping)})" if keeping else ""), file=sys.stderr)
     return 0
