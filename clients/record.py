@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from clients.python import FacecastClient, FacecastError, MeshFrame, StreamEnd
 from clients.python.core import DEFAULT_TIMEOUT, DEFAULT_URL
+from runtime.protocol import BLENDSHAPE_NAMES
 
 FORMATS = (".npz", ".glb")
 
@@ -160,20 +161,14 @@ def _write_folder(take_: Take, out: Path) -> str:
     weights = take_.weights()
     with open(out / "frames.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["file", "seq", "t", "wall_ns", "label"] + (["bs_" + n for n in _names()] if weights is not None
-                                                                 else []))
+        bs_columns = ["bs_" + n for n in BLENDSHAPE_NAMES] if weights is not None else []
+        w.writerow(["file", "seq", "t", "wall_ns", "label"] + bs_columns)
         for i, (f, t) in enumerate(zip(take_.frames, take_.t)):
             name = f"frame_{i:06d}.ply"
             trimesh.Trimesh(f.vertices, faces, process=False).export(out / name)
             w.writerow([name, f.seq, f"{t:.6f}", f.wall_ns, f.label or ""]
                        + ([f"{x:.6f}" for x in weights[i]] if weights is not None else []))
     return f"{out}/ ({len(take_.frames)} PLY files and frames.csv)"
-
-
-def _names() -> tuple[str, ...]:
-    from runtime.protocol import BLENDSHAPE_NAMES
-
-    return BLENDSHAPE_NAMES
 
 
 def cmd_record(args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from clients.python.core import (
     MONITOR_EVENTS,
     Address,
     AddressError,
+    ClientFigures,
     ConnectError,
     FacecastError,
     Handshake,
@@ -44,8 +45,9 @@ from clients.python.core import (
     check_version,
     parse_address,
     raise_for_reply,
-    topics,
+    resubscribe,
     wanted_streams,
+    zmq_sockets,
 )
 
 __all__ = ["AsyncFacecastClient"]
@@ -57,15 +59,8 @@ POLL_S = 1e-3
 class _AsyncZmqLink:
     def __init__(self, addr: Address, queue: int) -> None:
         self.addr = addr
-        self.ctx = zmq.asyncio.Context.instance()
-        self.sub = self.ctx.socket(zmq.SUB)
-        self.dealer = self.ctx.socket(zmq.DEALER) if addr.control else None
+        self.sub, self.dealer = zmq_sockets(zmq.asyncio.Context.instance(), addr, queue)
         self.topics: list[bytes] = []
-        for sock in (self.sub, self.dealer):
-            if sock is not None:
-                sock.setsockopt(zmq.LINGER, 0)
-                sock.setsockopt(zmq.IPV6, int(":" in addr.host))
-        self.sub.setsockopt(zmq.RCVHWM, queue)
 
     async def connect(self, timeout: float) -> None:
         await self._connect(self.sub, self.addr.url, "data", timeout)
@@ -92,11 +87,7 @@ class _AsyncZmqLink:
             monitor.close(linger=0)
 
     def subscribe(self, streams: set[str] | None) -> None:
-        for t in self.topics:
-            self.sub.setsockopt(zmq.UNSUBSCRIBE, t)
-        self.topics = topics(streams)
-        for t in self.topics:
-            self.sub.setsockopt(zmq.SUBSCRIBE, t)
+        self.topics = resubscribe(self.sub, self.topics, streams)
 
     async def request(self, msg: dict, timeout: float) -> dict | None:
         if self.dealer is None:
@@ -180,7 +171,7 @@ class _AsyncWsLink:
             await self.ws.close()
 
 
-class AsyncFacecastClient:
+class AsyncFacecastClient(ClientFigures):
     """Create with ``await AsyncFacecastClient.connect(url, ...)`` (arguments as ``FacecastClient``)."""
 
     def __init__(self, address: Address, link, timeout: float, token: str | None) -> None:
@@ -285,18 +276,6 @@ class AsyncFacecastClient:
             if event is not None:
                 return event
 
-    @property
-    def received(self) -> int:
-        return self.state.received
-
-    @property
-    def dropped(self) -> int:
-        return self.state.dropped
-
-    @property
-    def ended(self) -> dict[str, StreamEnd]:
-        return self.state.ended
-
     async def close(self) -> None:
         await self._link.close()
 
@@ -306,5 +285,3 @@ class AsyncFacecastClient:
     async def __aexit__(self, *exc) -> None:
         await self.close()
 
-    def __repr__(self) -> str:
-        return f"AsyncFacecastClient({self.url!r})"

@@ -39,6 +39,7 @@ from clients.python.core import (
     MONITOR_EVENTS,
     Address,
     AddressError,
+    ClientFigures,
     ConnectError,
     FacecastError,
     Handshake,
@@ -49,8 +50,9 @@ from clients.python.core import (
     check_version,
     parse_address,
     raise_for_reply,
-    topics,
+    resubscribe,
     wanted_streams,
+    zmq_sockets,
 )
 
 __all__ = ["FacecastClient"]
@@ -64,15 +66,9 @@ class _ZmqLink:
 
     def __init__(self, addr: Address, queue: int, timeout: float, ctx: zmq.Context) -> None:
         self.addr = addr
-        self.sub = ctx.socket(zmq.SUB)
-        self.dealer = ctx.socket(zmq.DEALER) if addr.control else None
+        self.sub, self.dealer = zmq_sockets(ctx, addr, queue)
         self.topics: list[bytes] = []
         try:
-            for sock in (self.sub, self.dealer):
-                if sock is not None:
-                    sock.setsockopt(zmq.LINGER, 0)
-                    sock.setsockopt(zmq.IPV6, int(":" in addr.host))
-            self.sub.setsockopt(zmq.RCVHWM, queue)
             self._connect(self.sub, addr.url, "data", timeout)
             if self.dealer is not None:
                 self._connect(self.dealer, addr.control, "control", timeout)
@@ -100,11 +96,7 @@ class _ZmqLink:
             monitor.close(linger=0)
 
     def subscribe(self, streams: set[str] | None) -> None:
-        for t in self.topics:
-            self.sub.setsockopt(zmq.UNSUBSCRIBE, t)
-        self.topics = topics(streams)
-        for t in self.topics:
-            self.sub.setsockopt(zmq.SUBSCRIBE, t)
+        self.topics = resubscribe(self.sub, self.topics, streams)
 
     def request(self, msg: dict, timeout: float) -> dict | None:
         if self.dealer is None:
@@ -225,7 +217,7 @@ def _loads(raw: str, endpoint: str) -> dict:
     return reply
 
 
-class FacecastClient:
+class FacecastClient(ClientFigures):
     """A connection to a running runtime (see the module docstring).
 
     Args:
@@ -367,20 +359,6 @@ class FacecastClient:
             if event is not None:
                 return event
 
-    # ------------------------------------------------------------- figures
-    @property
-    def received(self) -> int:
-        return self.state.received
-
-    @property
-    def dropped(self) -> int:
-        """Frames missing from gaps in their stream's ``seq`` (lost anywhere on the way)."""
-        return self.state.dropped
-
-    @property
-    def ended(self) -> dict[str, StreamEnd]:
-        return self.state.ended
-
     def close(self) -> None:
         self._link.close()
 
@@ -389,6 +367,3 @@ class FacecastClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return f"FacecastClient({self.url!r})"

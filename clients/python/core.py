@@ -362,9 +362,51 @@ def wanted_streams(streams) -> set[str] | None:
     return wanted
 
 
-def topics(streams: set[str] | None) -> list[bytes]:
-    """The ZeroMQ subscriptions that receive ``streams`` (None: every stream)."""
-    return [P.TOPIC_PREFIX.encode()] if streams is None else [P.topic(s) for s in sorted(streams)]
+def zmq_sockets(ctx: zmq.Context, addr: Address, queue: int) -> tuple:
+    """A ZeroMQ client's SUB socket (data, ``queue`` messages deep) and DEALER
+    socket (commands; None without a control endpoint), set up, not connected."""
+    sub = ctx.socket(zmq.SUB)
+    dealer = ctx.socket(zmq.DEALER) if addr.control else None
+    for sock in (sub, dealer):
+        if sock is not None:
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IPV6, int(":" in addr.host))
+    sub.setsockopt(zmq.RCVHWM, queue)
+    return sub, dealer
+
+
+def resubscribe(sub: zmq.Socket, old: list[bytes], streams: set[str] | None) -> list[bytes]:
+    """Replace a SUB socket's subscriptions ``old`` with those receiving
+    ``streams`` (None: every stream); returns the new ones."""
+    for t in old:
+        sub.setsockopt(zmq.UNSUBSCRIBE, t)
+    new = [P.TOPIC_PREFIX.encode()] if streams is None else [P.topic(s) for s in sorted(streams)]
+    for t in new:
+        sub.setsockopt(zmq.SUBSCRIBE, t)
+    return new
+
+
+class ClientFigures:
+    """What both clients report from their ``state`` (a ``StreamState``)."""
+
+    url: str
+    state: StreamState
+
+    @property
+    def received(self) -> int:
+        return self.state.received
+
+    @property
+    def dropped(self) -> int:
+        """Frames missing from gaps in their stream's ``seq`` (lost anywhere on the way)."""
+        return self.state.dropped
+
+    @property
+    def ended(self) -> dict[str, StreamEnd]:
+        return self.state.ended
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
 
 
 class Requests:
