@@ -8,8 +8,9 @@ same way with a fake clock.
 One tick steps every stream whose deadline has come (``runtime.clock``),
 turns each stream's pose into a mesh (a baked clip, or a row of the tick's
 ONE batched S2D-Dec forward, see ``runtime.animation``), spends what is left
-of the bake budget on baking clips, and encodes each frame once for every
-transport.
+of the bake budget on baking clips, then derives the frames of the streams
+that follow others (``neutral``, ``transfer``) from this tick's meshes, one
+batched call per method, and encodes each frame once for every transport.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from models.checkpoint import code_version
 from models.face import SynthFace, synthface, synthface_template
+from models.neutral.s2d import S2DNeutralizer
 from runtime import protocol as P
 from runtime.animation import AnimationError, Animator, ClipSpec, Identity, interpolate, make_identity
 from runtime.clock import Cadence
@@ -33,13 +35,24 @@ from runtime.sources import (
     DEFAULT_BLEND,
     DEFAULT_DURATION,
     DEFAULT_ITEM,
+    FollowSource,
     GenerateSource,
+    NeutralSource,
     PlaylistSource,
     Pose,
     Source,
+    TransferSource,
 )
 
 MODES = ("baked", "live")
+KINDS = ("generate", "playlist", "neutral", "transfer")
+#: neutralization methods -> the registry family holding each ("s2d": S2D-Dec plus its landmark estimator)
+NEUTRAL_METHODS = {"s2d": "neutral_landmarks", "classical": "neutral_classical",
+                   "latent_gan": "neutral_latent_gan", "pointnet_vae": "neutral_pointnet_vae"}
+#: transfer methods -> the neutralization method whose ``transfer`` they use
+TRANSFER_METHODS = {"s2d": "s2d", "vae": "pointnet_vae"}
+DEFAULT_NEUTRAL_METHOD = "s2d"
+DEFAULT_TRANSFER_METHOD = "s2d"
 FPS_RANGE = (1.0, 240.0)
 MAX_SEED = 2 ** 31 - 1
 MAX_PLAYLIST = 256
@@ -72,6 +85,7 @@ class Session:
     seq: int = -1                            #: the last frame's sequence number (+1 per period, gaps = skipped)
     seen_dropped: int = 0
     pose: Pose | None = None
+    mesh: np.ndarray | None = None           #: the last frame's mesh (what following streams read)
 
     def fps_achieved(self, now: float) -> float:
         """Frames sent per second since the stream opened."""
@@ -92,16 +106,21 @@ class _Job:
     session: Session
     k: int
     t: float
-    pose: Pose
+    pose: Pose | None                        #: None until a following stream's frame is derived
     mesh: np.ndarray | None
-    landmarks: np.ndarray
+    landmarks: np.ndarray | None
     row: int = -1                            #: its row of the batched forward, when decoded
+
+    @property
+    def derived(self) -> bool:
+        return isinstance(self.session.source, FollowSource)
 
 
 @dataclass
 class TickStats:
     total_ms: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     model_ms: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    derive_ms: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     send_ms: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     lateness_ms: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     rows: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
@@ -131,6 +150,7 @@ class Engine:
         self.stats_ = TickStats()
         self.transport_stats: Callable[[], dict] | None = None
         self._animator: Animator | None = None
+        self._methods: dict[str, object] = {}
 
     # ---- models -----------------------------------------------------------
     @property
@@ -142,6 +162,16 @@ class Engine:
     @property
     def decoder(self):
         return self.registry.get("s2d")
+
+    def neutralizer(self, method: str):
+        """The loaded neutralization method ``method`` (``ModelUnavailable`` naming what failed)."""
+        if method not in self._methods:
+            family = NEUTRAL_METHODS[method]
+            found = self.registry.get(family)
+            if method == "s2d":
+                found = S2DNeutralizer(self.decoder, found, self.registry.template)
+            self._methods[method] = found
+        return self._methods[method]
 
     def warm_up(self) -> None:
         """One decode and one motion sample before serving, so the first ticks are not late
@@ -209,7 +239,9 @@ class Engine:
     def _cmd_open(self, msg: dict, now: float) -> dict:
         if len(self.sessions) >= self.config.max_streams:
             raise P.ProtocolError(P.LIMIT, f"{self.config.max_streams} streams are open; close one first")
-        kind = _arg(msg, "kind", str, choices=("generate", "playlist"))
+        kind = _arg(msg, "kind", str, choices=KINDS)
+        if kind in ("neutral", "transfer"):
+            return self._open_follower(kind, msg, now)
         fps = _arg(msg, "fps", float, self.config.fps, *FPS_RANGE)
         enc = _arg(msg, "enc", str, self.config.encoding, choices=P.ENCODINGS)
         mode = _arg(msg, "mode", str, "baked", choices=MODES)
@@ -225,6 +257,9 @@ class Engine:
         else:
             items = _playlist(msg)
             source = PlaylistSource(self.animator, identity, items, seed, loop, blend)
+        return self._add(source, fps, enc, mode, now)
+
+    def _add(self, source: Source, fps: float, enc: str, mode: str, now: float) -> dict:
         sid = f"s{self._next_id:06d}"
         self._next_id += 1
         s = Session(sid, source, Cadence.starting_at(fps, self.epoch, now), enc, mode, now)
@@ -233,6 +268,21 @@ class Engine:
         self._outbox.append(self.topology(sid))
         return {"stream": sid, "fps": fps, "enc": enc, "mode": mode, "topology": self.registry.template.topology_id,
                 "n": self.registry.template.n_vertices}
+
+    def _open_follower(self, kind: str, msg: dict, now: float) -> dict:
+        """``neutral`` (``of``, ``method``) or ``transfer`` (``of``, ``identity``, ``method``)."""
+        followed = self._session({"stream": _arg(msg, "of", str)})
+        fps = _arg(msg, "fps", float, followed.cadence.fps, *FPS_RANGE)
+        enc = _arg(msg, "enc", str, self.config.encoding, choices=P.ENCODINGS)
+        if kind == "neutral":
+            method = _arg(msg, "method", str, DEFAULT_NEUTRAL_METHOD, choices=tuple(NEUTRAL_METHODS))
+            self.neutralizer(method)                      # fail now if it is not loaded
+            source: Source = NeutralSource(followed.id, method)
+        else:
+            method = _arg(msg, "method", str, DEFAULT_TRANSFER_METHOD, choices=tuple(TRANSFER_METHODS))
+            self.neutralizer(TRANSFER_METHODS[method])
+            source = TransferSource(followed.id, method, self._identity(msg))
+        return self._add(source, fps, enc, "live", now)
 
     def _cmd_close(self, msg: dict, now: float) -> dict:
         s = self._session(msg)
@@ -251,13 +301,17 @@ class Engine:
         s = self._session(msg)
         changes: dict = {}
         if "label" in msg:
-            changes["label"] = self.animator.check_label(_arg(msg, "label", str))  # all checks before any change
+            label = _arg(msg, "label", str)
+            changes["label"] = label if isinstance(s.source, FollowSource) else self.animator.check_label(label)
         if "identity" in msg:
             changes["identity"] = self._identity(msg)
         fps = _arg(msg, "fps", float, None, *FPS_RANGE) if "fps" in msg else None
         enc = _arg(msg, "enc", str, None, choices=P.ENCODINGS) if "enc" in msg else None
         if not changes and fps is None and enc is None:
             raise P.ProtocolError(P.BAD_ARGUMENT, "set needs one of 'label', 'identity', 'fps', 'enc'")
+        if "label" in changes and isinstance(s.source, FollowSource):
+            raise P.ProtocolError(P.BAD_ARGUMENT, f"a {s.source.kind} stream follows {s.source.follow}; "
+                                                  f"set the label there")
         if changes:
             t = 0.0 if s.origin is None else max(0.0, s.cadence.deadline() - s.origin)
             s.source.set(t, changes)
@@ -327,7 +381,12 @@ class Engine:
             else:
                 jobs.append(job)
         period = min((j.session.cadence.period for j in jobs), default=1.0)
-        model_ms = self._decode(jobs, period * 1e3)
+        model_ms = self._decode([j for j in jobs if not j.derived], period * 1e3)
+        for job in jobs:
+            if not job.derived:
+                job.session.mesh = job.mesh
+        derive_ms, jobs, ended = self._derive(jobs)
+        out += ended
         for job in jobs:
             s = job.session
             out.append(P.frame_message(
@@ -342,11 +401,16 @@ class Engine:
             total = (time.perf_counter() - t0) * 1e3
             st.total_ms.append(total)
             st.model_ms.append(model_ms)
+            st.derive_ms.append(derive_ms)
             self._overhead_ms = 0.8 * self._overhead_ms + 0.2 * (total - model_ms)
         return out
 
     def _step(self, s: Session, k: int) -> _Job | None:
         deadline = s.cadence.deadline(k)
+        if isinstance(s.source, FollowSource):               # derived after the tick's other meshes
+            if s.origin is None:
+                s.origin = deadline
+            return _Job(s, k, deadline - s.origin, None, None, None)
         if s.origin is None:
             if s.mode == "live" or all(self.animator.clip(c) is not None for c in s.source.first()):
                 s.origin = deadline
@@ -418,6 +482,51 @@ class Engine:
         self.stats_.rows.append(len(target))
         return ms
 
+    def _derive(self, jobs: list[_Job]) -> tuple[float, list[_Job], list[P.Message]]:
+        """The frames of the following streams among ``jobs``, from the meshes
+        the followed streams sent last (this tick's when they were due), one
+        batched call per method. Returns (ms spent, the jobs that have a
+        frame, end messages of streams whose followed stream is gone).
+
+        A stream that follows another following stream reads that stream's
+        previous frame when it comes first in the tick (one frame behind)."""
+        t0 = time.perf_counter()
+        keep: list[_Job] = []
+        ended: list[P.Message] = []
+        groups: dict[tuple[str, str], list[tuple[_Job, Session]]] = {}
+        for job in jobs:
+            if not job.derived:
+                keep.append(job)
+                continue
+            s = job.session
+            src = s.source
+            followed = self.sessions.get(src.follow)
+            if followed is None:
+                del self.sessions[s.id]
+                ended.append(P.end_message(s.id, "source_ended", s.frames))
+                continue
+            if followed.mesh is None or followed.pose is None:   # it has not sent a frame yet
+                continue
+            groups.setdefault((src.kind, src.method), []).append((job, followed))
+            keep.append(job)
+        for (kind, method), members in groups.items():
+            faces = np.stack([f.mesh for _, f in members])
+            if kind == "neutral":
+                meshes = self.neutralizer(method).neutralize(faces)
+            else:
+                targets = np.stack([j.session.source.identity.neutral for j, _ in members])
+                meshes = self.neutralizer(TRANSFER_METHODS[method]).transfer(faces, targets)
+            landmarks = self.face.landmarks(meshes)
+            for i, (job, followed) in enumerate(members):
+                fp = followed.pose
+                ident = job.session.source.identity if kind == "transfer" else fp.identity
+                job.pose = Pose(ident, label="neutral" if kind == "neutral" else fp.label,
+                                weights=None if kind == "neutral" else fp.weights)
+                job.session.pose = job.pose
+                job.mesh, job.landmarks = meshes[i], landmarks[i]
+                job.session.mesh = job.mesh
+        return ((time.perf_counter() - t0) * 1e3 if groups else 0.0), [j for j in keep if j.mesh is not None], ended
+
     def record_send(self, ms: float) -> None:
         """The transports report how long sending one tick's messages took."""
         self.stats_.send_ms.append(ms)
@@ -428,7 +537,8 @@ class Engine:
             "uptime_s": round(now - self.epoch, 3), "streams": len(self.sessions), "ticks": st.ticks,
             "frames": st.frames, "forwards": st.forwards,
             "dropped": sum(s.cadence.dropped for s in self.sessions.values()),
-            "tick_ms": _figures(st.total_ms), "model_ms": _figures(st.model_ms), "send_ms": _figures(st.send_ms),
+            "tick_ms": _figures(st.total_ms), "model_ms": _figures(st.model_ms),
+            "derive_ms": _figures(st.derive_ms), "send_ms": _figures(st.send_ms),
             "lateness_ms": _figures(st.lateness_ms), "rows_per_forward": _figures(st.rows),
             "decode_ms_per_mesh": round(self._row_ms, 3),
             "cache": self._animator.cache_info() if self._animator else {},

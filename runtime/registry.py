@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from models import motion3dgan, s2d
+from models import motion3dgan, neutral, s2d
 from models.checkpoint import CheckpointError, read_meta
 from models.face import FaceTemplate
 from models.paths import CHECKPOINTS
@@ -26,6 +26,9 @@ from models.paths import CHECKPOINTS
 LOADERS: dict[str, Callable[[Path, FaceTemplate], Any]] = {
     s2d.FAMILY: lambda path, template: s2d.load_s2d(path, template.topology_id)[0],
     motion3dgan.FAMILY: lambda path, template: motion3dgan.load_motion3dgan(path),
+    # the neutralizers (``neutral`` and ``transfer`` streams); "neutral_landmarks" is the S2D method's estimator
+    **{family: (lambda path, template: neutral.load_neutralizer(path, template.topology_id))
+       for family in neutral.FAMILIES},
 }
 
 

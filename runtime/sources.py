@@ -12,6 +12,12 @@ Sources here:
     generate   one label: neutral -> apex -> hold -> neutral, once or looped;
                ``set`` of another label blends to it along the sphere's geodesic
     playlist   a timed list of labels, each blending into the next at its apex
+    neutral    another stream's faces, neutralized frame by frame
+    transfer   another stream's expression on a chosen identity
+
+The last two follow another stream (``FollowSource``): they have no pose of
+their own; the engine computes their meshes after the streams they follow,
+all of a tick's together per method (``Engine._derive``).
 """
 
 from __future__ import annotations
@@ -220,3 +226,43 @@ class PlaylistSource(Source):
     def describe(self) -> dict:
         return {"items": [list(i) for i in self.items], "blend": self.blend, "loop": self.loop,
                 "identity": self.identity.key}
+
+
+class FollowSource(Source):
+    """A stream made from another stream's frames (``follow``: its id), with a method."""
+
+    def __init__(self, follow: str, method: str) -> None:
+        self.follow = follow
+        self.method = method
+
+    def step(self, t: float) -> Pose | None:
+        raise AnimationError(f"a {self.kind} stream has no pose of its own; the engine derives its frames")
+
+    def describe(self) -> dict:
+        return {"of": self.follow, "method": self.method}
+
+
+class NeutralSource(FollowSource):
+    """The followed stream's faces, each replaced by its neutral (``models.neutral``)."""
+
+    kind = "neutral"
+
+
+class TransferSource(FollowSource):
+    """The followed stream's expression on ``identity``: by its landmark motion
+    decoded by S2D-Dec (``method`` "s2d"), or by a latent swap through the
+    PointNet VAE ("vae"). ``set({"identity": ...})`` changes the face."""
+
+    kind = "transfer"
+
+    def __init__(self, follow: str, method: str, identity: Identity) -> None:
+        super().__init__(follow, method)
+        self.identity = identity
+
+    def set(self, t: float, args: dict) -> None:
+        if set(args) - {"identity"}:
+            raise AnimationError("a transfer stream can only set its 'identity'")
+        self.identity = args["identity"]
+
+    def describe(self) -> dict:
+        return {**super().describe(), "identity": self.identity.key}

@@ -18,6 +18,14 @@ latency from tick start (the header's ``tick``) to arrival at each client.
 The raw batched decoder forward for the same number of meshes is timed in
 this process beforehand, with the server's thread count, and
 ``overhead_ratio`` is the whole tick over it.
+
+Following streams (``--follow``, default ``neutral:s2d neutral:classical
+transfer:s2d transfer:vae`` for 8 sessions): that many baked ``generate``
+streams plus as many ``neutral`` or ``transfer`` streams following them, one
+each; the row's fps and latency are the followers', and ``derive_ms`` (the
+tick's time making their frames, one batched call per method) is the
+latency they add. A method whose checkpoint is not loaded is reported as
+such and skipped.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from trainers.progress import progress
 
 SESSIONS = (1, 8, 32, 64)
 PATHS = ("baked", "live")
+FOLLOW = ("neutral:s2d", "neutral:classical", "transfer:s2d", "transfer:vae")
+FOLLOW_SESSIONS = (8,)
 #: clients connect and subscribe for this long before measuring (s)
 SETTLE_S = 0.75
 #: how long to wait for a path's clips to bake (s)
@@ -96,7 +106,10 @@ class Probe:
     def __init__(self, zmq_endpoint: str, ws_url: str) -> None:
         self.zmq_endpoint, self.ws_url = zmq_endpoint, ws_url
 
-    async def measure(self, ws_stream: str, seconds: float) -> tuple[list[float], list[float]]:
+    async def measure(self, ws_stream: str, seconds: float,
+                      only: set[str] | None = None) -> tuple[list[float], list[float]]:
+        """Latencies (ms) of frames to the ZeroMQ subscriber (of the streams in
+        ``only``, default all) and to the WebSocket client (``ws_stream``)."""
         import msgpack
         import websockets
         import zmq
@@ -122,7 +135,8 @@ class Probe:
                     break
                 now = time.time_ns()
                 header = msgpack.unpackb(parts[1].bytes, raw=False)
-                if header.get("type") == "frame" and time.monotonic() > settle:
+                if (header.get("type") == "frame" and time.monotonic() > settle
+                        and (only is None or header["stream"] in only)):
                     zmq_lat.append((now - header["tick"]) / 1e6)
 
         async def ws_loop() -> None:
@@ -155,23 +169,32 @@ def run(args: argparse.Namespace) -> int:
     from runtime.serve import query
 
     counts = tuple(args.sessions)
-    forward = raw_forward_ms(counts, args.threads)
+    forward = raw_forward_ms(tuple(sorted(set(counts) | set(args.follow_sessions))), args.threads)
     sizes = bytes_per_frame()
     rows = []
+    skipped: list[str] = []
     with served("--threads", str(args.threads), "--encoding", args.encoding) as (zmq_ep, control, ws_url):
         probe = Probe(zmq_ep, ws_url)
         plan = [(path, n) for path in args.paths for n in counts]
+        plan += [(follow, n) for follow in args.follow for n in args.follow_sessions]
         bar = progress(plan, desc="bench runtime", unit="run")
         for path, n in bar:  # one run per (path, sessions)
-            streams = open_streams(control, n, mode=path)
+            if ":" in path:
+                opened = open_followers(control, n, *path.split(":"))
+                if opened is None:
+                    skipped.append(path)
+                    continue
+                followed, streams = opened
+            else:
+                followed, streams = [], open_streams(control, n, mode=path)
             query(control, {"cmd": "stats", "reset": True})
             t0 = time.monotonic()
             before = {s["stream"]: s for s in query(control, {"cmd": "list"})["streams"]}
-            zmq_lat, ws_lat = asyncio.run(probe.measure(streams[0], args.seconds))
+            zmq_lat, ws_lat = asyncio.run(probe.measure(streams[0], args.seconds, only=set(streams)))
             st = query(control, {"cmd": "stats"})
             after = {s["stream"]: s for s in query(control, {"cmd": "list"})["streams"]}
             elapsed = time.monotonic() - t0
-            for s in streams:
+            for s in followed + streams:
                 query(control, {"cmd": "close", "stream": s})
             fps = [(after[s]["frames"] - before[s]["frames"]) / elapsed for s in streams]
             dropped = sum(after[s]["dropped"] - before[s]["dropped"] for s in streams)
@@ -179,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
             rows.append({
                 "path": path, "sessions": n, "fps": round(float(np.mean(fps)), 2), "fps_min": round(min(fps), 2),
                 "tick_ms": tick, "model_ms": model, "engine_ms": round(tick - model, 3), "send_ms": send,
+                "derive_ms": st["derive_ms"]["mean"], "derive_p99_ms": st["derive_ms"]["p99"],
                 "tick_p99_ms": st["tick_ms"]["p99"], "late_p99_ms": st["lateness_ms"]["p99"],
                 "dropped": dropped,
                 "p50_zmq_ms": _pct(zmq_lat, 50), "p99_zmq_ms": _pct(zmq_lat, 99),
@@ -191,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
                and (r["p99_zmq_ms"] or 1e9) < 20.0]
     result = {"benchmark": "runtime", "machine": machine(), "threads": args.threads, "encoding": args.encoding,
               "seconds": args.seconds, "vertices": _vertices(), "rows": rows, "bytes_per_frame": sizes,
-              "largest_holding_60fps": max(holding) if holding else 0}
+              "largest_holding_60fps": max(holding) if holding else 0,
+              "follow_unavailable": skipped}
     emit(result, args.json)
     print(f"bench runtime: {len(rows)} runs; 60 fps with p99 ZeroMQ latency < 20 ms held up to "
           f"{result['largest_holding_60fps']} baked streams", file=sys.stderr)
@@ -240,6 +265,27 @@ def open_streams(control: str, n: int, **args) -> list[str]:
     return streams
 
 
+def open_followers(control: str, n: int, kind: str, method: str) -> tuple[list[str], list[str]] | None:
+    """``n`` baked generate streams and a ``kind`` stream (``neutral`` or
+    ``transfer``, by ``method``) following each; None when the method is not
+    loaded. Returns (followed, followers)."""
+    from runtime.serve import query
+
+    followed = open_streams(control, n)
+    followers = []
+    for i, sid in enumerate(followed):
+        args = {"identity": n + i} if kind == "transfer" else {}
+        reply = query(control, {"cmd": "open", "kind": kind, "of": sid, "method": method, **args})
+        if not reply["ok"]:
+            for s in followed + followers:
+                query(control, {"cmd": "close", "stream": s})
+            if reply["error"]["code"] == "unavailable":
+                return None
+            raise RuntimeError(f"open {kind} failed: {reply['error']}")
+        followers.append(reply["stream"])
+    return followed, followers
+
+
 def _wait_for(control: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
     from runtime.serve import query
 
@@ -273,6 +319,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", help="also write the JSON here")
     p.add_argument("--sessions", type=int, nargs="+", default=list(SESSIONS), help="session counts (default 1 8 32 64)")
     p.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS), help="decode paths (default both)")
+    p.add_argument("--follow", nargs="*", default=list(FOLLOW),
+                   help="following streams as KIND:METHOD (default %(default)s; none: --follow)")
+    p.add_argument("--follow-sessions", type=int, nargs="+", default=list(FOLLOW_SESSIONS),
+                   help="how many of each (default 8: 8 followed and 8 following streams)")
     p.add_argument("--seconds", type=float, default=5.0, help="measuring window per run (default 5)")
     p.add_argument("--threads", type=int, default=1, help="the server's torch threads (default 1)")
     p.add_argument("--encoding", default="q16", help="frame encoding (default q16)")
