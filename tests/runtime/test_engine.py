@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from models.face import synthface_template
 from runtime import protocol as P
 from runtime.engine import Engine, EngineConfig
-from runtime.registry import Registry
+from runtime.registry import LOADERS, Registry
 
 PERIOD = 1 / 60
 
@@ -209,7 +209,7 @@ def test_without_a_decoder_streams_are_refused_but_the_engine_answers(tmp_path):
     assert eng.handle({"cmd": "ping"}, 0.0)["ok"]
     reply = eng.handle({"cmd": "open", "kind": "generate", "label": "eyebrow"}, 0.0)
     assert reply["error"]["code"] == P.UNAVAILABLE and "missing" in reply["error"]["message"]
-    assert eng.handle({"cmd": "models"}, 0.0)["missing"] == ["s2d", "motion3dgan"]
+    assert eng.handle({"cmd": "models"}, 0.0)["missing"] == list(LOADERS)
 
 
 json_values = st.recursive(

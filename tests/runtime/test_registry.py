@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import shutil
 
-from models.checkpoint import load_checkpoint, save_checkpoint
+from models.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from models.face import synthface_template
 from models.paths import CHECKPOINTS
-from runtime.registry import Registry
+from runtime.registry import LOADERS, Registry
 
 TEMPLATE = synthface_template()
+#: the families of the shipped checkpoints that the runtime uses (S2D-Dec, Motion3DGAN, the neutralizers)
+SHIPPED = {read_meta(p).family for p in CHECKPOINTS.glob("*.safetensors")} & set(LOADERS)
+
+
+def test_the_runtime_ships_its_models():
+    assert {"s2d", "motion3dgan", "neutral_landmarks"} <= SHIPPED
 
 
 def test_the_shipped_checkpoints_load_by_default():
     reg = Registry.discover(TEMPLATE)
-    assert set(reg.loaded) == {"s2d", "motion3dgan"} and not reg.failures
+    assert set(reg.loaded) == SHIPPED and not reg.failures
     report = reg.report()
     assert report["template"]["topology"] == TEMPLATE.topology_id
     assert report["loaded"]["s2d"]["topology"] == TEMPLATE.topology_id
@@ -42,7 +48,7 @@ def test_bad_checkpoints_are_named_and_the_rest_still_serves(tmp_path):
     assert "0123456789abcdef" in wrong and TEMPLATE.topology_id in wrong
     assert "no such file" in errors[str(tmp_path / "absent.safetensors")]
     assert not reg.loaded
-    # with the shipped ones as fallback, the runtime still has both models, and says what failed
+    # with the shipped ones as fallback, the runtime still has every model, and says what failed
     reg = Registry.discover(TEMPLATE, [tmp_path])
-    assert set(reg.loaded) == {"s2d", "motion3dgan"} and len(reg.failures) == 2
+    assert set(reg.loaded) == SHIPPED and len(reg.failures) == 2
     assert "failed:" in reg.summary()
