@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import torch
 
 from models.checkpoint import code_version
 from models.face import SynthFace, synthface, synthface_template
@@ -164,12 +165,15 @@ class Engine:
         return self.registry.get("s2d")
 
     def neutralizer(self, method: str):
-        """The loaded neutralization method ``method`` (``ModelUnavailable`` naming what failed)."""
+        """The loaded neutralization method ``method`` (``ModelUnavailable`` naming what failed).
+        The first time, it also runs once on the template, so that what it sets up
+        on first use (a factorization, torch's first forward) does not make a tick late."""
         if method not in self._methods:
-            family = NEUTRAL_METHODS[method]
-            found = self.registry.get(family)
+            found = self.registry.get(NEUTRAL_METHODS[method])
             if method == "s2d":
                 found = S2DNeutralizer(self.decoder, found, self.registry.template)
+            with torch.no_grad():
+                found.transfer(self.template[None], self.template[None])
             self._methods[method] = found
         return self._methods[method]
 
@@ -511,11 +515,12 @@ class Engine:
             keep.append(job)
         for (kind, method), members in groups.items():
             faces = np.stack([f.mesh for _, f in members])
-            if kind == "neutral":
-                meshes = self.neutralizer(method).neutralize(faces)
-            else:
-                targets = np.stack([j.session.source.identity.neutral for j, _ in members])
-                meshes = self.neutralizer(TRANSFER_METHODS[method]).transfer(faces, targets)
+            with torch.no_grad():
+                if kind == "neutral":
+                    meshes = self.neutralizer(method).neutralize(faces)
+                else:
+                    targets = np.stack([j.session.source.identity.neutral for j, _ in members])
+                    meshes = self.neutralizer(TRANSFER_METHODS[method]).transfer(faces, targets)
             landmarks = self.face.landmarks(meshes)
             for i, (job, followed) in enumerate(members):
                 fp = followed.pose

@@ -233,5 +233,6 @@ def heatmaps(test: NeutralSet, methods: dict, path: Path, label: str = "mouth_op
             view.draw(camera, style)
             tiles.append(renderer.read_rgba())
     captions = [f"{n} {e.mean():.3f} mm" for (n, _), e in zip(shown, errors)]
+    captions[0] += f" (colour 0-{top:.1f} mm)"
     save_image(path, grid(tiles, columns=min(len(tiles), 6), captions=captions, caption_size=14))
     return path
