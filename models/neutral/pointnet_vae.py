@@ -200,6 +200,19 @@ class PointMLP(nn.Module):
         b, p, c = points.shape
         return self.layers(points.reshape(b * p, c)).reshape(b, p, -1)
 
+    def folded(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer as ``(W^T [in, out], b [out])`` with its (eval-mode) batch norm folded in:
+        ``relu(x @ W^T + b)`` per layer is the module's output, for inference."""
+        out = []
+        mods = list(self.layers)
+        for linear, norm in zip(mods[0::3], mods[1::3]):
+            w, b = linear.weight, linear.bias
+            if isinstance(norm, nn.BatchNorm1d):
+                s = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+                w, b = w * s[:, None], (b - norm.running_mean) * s + norm.bias
+            out.append((w.t().contiguous(), b))
+        return out
+
 
 class PointNetEncoder(nn.Module):
     """Points ``[B, P, C]`` -> identity and expression Gaussians; invariant to the order of the ``P`` points."""
@@ -215,9 +228,31 @@ class PointNetEncoder(nn.Module):
         self.exp_head = nn.Linear(width, 2 * z_exp)
 
     def forward(self, points: torch.Tensor) -> tuple[Gaussians, Gaussians]:
-        f = self.point_mlp(points)
-        pools = {"max": (f.amax(dim=1),), "mean": (f.mean(dim=1),), "max_mean": (f.amax(dim=1), f.mean(dim=1))}
-        feature = self.feature_norm(torch.cat(pools[self.pooling], dim=1))
+        if self.training or torch.is_grad_enabled():
+            f = self.point_mlp(points)
+            pools = {"max": (f.amax(dim=1),), "mean": (f.mean(dim=1),), "max_mean": (f.amax(dim=1), f.mean(dim=1))}
+            pooled = torch.cat(pools[self.pooling], dim=1)
+        else:
+            pooled = self._pooled_inference(points)
+        return self._heads(self.feature_norm(pooled))
+
+    def _pooled_inference(self, points: torch.Tensor) -> torch.Tensor:
+        """The pooled feature ``[B, W]`` as ``forward`` computes it, in fewer passes over the
+        ``B x P`` point rows: batch norms folded into the linear layers, ReLU in place, and
+        for max pooling the last layer's bias and ReLU applied after the pool (both commute
+        with a max over points), so the widest layer is one matrix product and one max."""
+        b, p, c = points.shape
+        h = points.reshape(b * p, c)
+        layers = self.point_mlp.folded()
+        for w, bias in layers[:-1]:
+            h = torch.addmm(bias, h, w).relu_()
+        w, bias = layers[-1]
+        if self.pooling == "max":
+            return (h @ w).reshape(b, p, -1).amax(dim=1).add_(bias).relu_()
+        f = torch.addmm(bias, h, w).relu_().reshape(b, p, -1)
+        return f.mean(dim=1) if self.pooling == "mean" else torch.cat([f.amax(dim=1), f.mean(dim=1)], dim=1)
+
+    def _heads(self, feature: torch.Tensor) -> tuple[Gaussians, Gaussians]:
         mu_id, logvar_id = self.id_head(feature).chunk(2, dim=1)
         mu_exp, logvar_exp = self.exp_head(feature).chunk(2, dim=1)
         return Gaussians(mu_id, logvar_id), Gaussians(mu_exp, logvar_exp)

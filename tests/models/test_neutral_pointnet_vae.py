@@ -47,6 +47,25 @@ def test_the_encoder_sees_a_set_not_a_sequence():
     assert torch.allclose(a_id.mu, b_id.mu, atol=1e-6) and torch.allclose(a_exp.mu, b_exp.mu, atol=1e-6)
 
 
+@pytest.mark.parametrize("pooling", ["max", "mean", "max_mean"])
+def test_inference_folds_the_batch_norms_and_gives_the_module_path_s_latents(pooling):
+    torch.manual_seed(1)
+    enc = PointNetEncoder(3, (16, 32, 48), z_id=4, z_exp=5, batch_norm=True, pooling=pooling)
+    for _ in range(3):                                  # running statistics away from their initial values
+        enc(torch.randn(4, 40, 3) * 2 + 0.5)
+    with torch.no_grad():                               # learned affine parts too, negative scales included
+        for m in enc.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.weight.uniform_(-1.5, 1.5), m.bias.uniform_(-0.5, 0.5)
+    enc.eval()
+    pts = torch.randn(3, 40, 3)
+    slow = enc(pts)                                     # grad enabled: the module path
+    with torch.no_grad():
+        fast = enc(pts)                                 # the folded path
+    for a, b in zip(slow, fast):
+        assert torch.allclose(a.mu, b.mu, atol=1e-5) and torch.allclose(a.logvar, b.logvar, atol=1e-5)
+
+
 def test_farthest_points_spread_over_the_face():
     t = synthface_template()
     idx = farthest_points(t.vertices, 64)
