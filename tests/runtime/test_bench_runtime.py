@@ -28,5 +28,6 @@ def test_bench_runtime_writes_the_documented_json(tmp_path):
     assert rows[1]["model_ms"] < live4["model_ms"]                    # baked clips: no decode per frame
     for follow in rows[4:]:                                           # the followers' frames, made per tick
         assert follow["derive_ms"] > 0 and follow["zmq_frames"] > 0
+        assert follow["holds_60fps"] == (follow["fps_min"] >= 59.0 and follow["dropped"] == 0)
     assert result["follow_unavailable"] == []
-    assert "bench runtime:" in proc.stderr
+    assert "bench runtime:" in proc.stderr and "followers holding 60 fps" in proc.stderr
