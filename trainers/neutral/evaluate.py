@@ -173,7 +173,8 @@ def run(methods: dict[str, tuple[Neutralizer, str]], cfg: NeutralEvalConfig = Ne
 def headline(result: dict) -> str:
     """The one-line summary of a finished evaluation."""
     best = result.get("best")
-    return (f"eval neutral: {len(result['methods'])} methods on {result['test']['faces']} faces of "
+    methods = [n for n in result["methods"] if n != "mean_face"]
+    return (f"eval neutral: {len(methods)} methods and the mean face on {result['test']['faces']} faces of "
             f"{result['test']['identities']} unseen identities in {result['seconds']:.0f} s; "
             f"input {result['input_to_neutral_mm']:.3f} mm"
             + (f", best {best['method']} {best['avd_neu_mm']:.3f} mm ({best['ratio_to_input']:.2f} x input)"

@@ -153,11 +153,11 @@ def uniform_laplacian(faces: np.ndarray, n_vertices: int) -> sp.csr_matrix:
 
 
 def sparse_tensor(m: sp.spmatrix) -> torch.Tensor:
-    """A scipy sparse matrix as a float32 torch CSR tensor."""
-    m = m.tocsr()
-    return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
-                                   torch.from_numpy(m.indices.astype(np.int64)),
-                                   torch.from_numpy(m.data.astype(np.float32)), m.shape)
+    """A scipy sparse matrix as a float32 torch COO tensor (checked once when built)."""
+    m = m.tocoo()
+    index = torch.from_numpy(np.stack([m.row, m.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(index, torch.from_numpy(m.data.astype(np.float32)), m.shape,
+                                   check_invariants=True).coalesce()
 
 
 def laplacian_energy(lap: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
