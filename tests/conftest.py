@@ -41,6 +41,15 @@ def synth_data(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def tracking_model(tmp_path_factory):
+    """A small bilinear tracking model (40 SynthFace identities x 77 expressions), built once."""
+    from models.face import synthface
+    from models.tracking.bilinear import BilinearConfig, load_bilinear
+
+    return load_bilinear(synthface(), BilinearConfig(identities=40), cache=tmp_path_factory.mktemp("bilinear"))
+
+
 @pytest.fixture
 def broken_plugin(monkeypatch):
     """``broken_plugin(module, group, name, value)``: ``module.entry_points``

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from models.face import synthface
-from models.tracking.bilinear import BilinearConfig, load_bilinear
 from models.tracking.camera import project, rotation_from_euler
 from models.tracking.cascade import CANONICAL_SCALE, PATCH, Cascade, CascadeConfig
 from models.tracking.contour import contour_lines, landmark_ids
@@ -23,9 +22,8 @@ def face():
 
 
 @pytest.fixture(scope="module")
-def fitter(face, tmp_path_factory):
-    model = load_bilinear(face, BilinearConfig(identities=30), cache=tmp_path_factory.mktemp("cache"))
-    return LandmarkFitter(model, face.template)
+def fitter(face, tracking_model):
+    return LandmarkFitter(tracking_model, face.template)
 
 
 def render(face, vertices, rotation, scale, translation) -> np.ndarray:

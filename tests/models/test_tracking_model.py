@@ -23,8 +23,9 @@ def face():
 
 
 @pytest.fixture(scope="module")
-def model(face, tmp_path_factory):
-    return load_bilinear(face, SMALL, cache=tmp_path_factory.mktemp("cache"))
+def model(tracking_model):
+    assert tracking_model.config == SMALL
+    return tracking_model
 
 
 @pytest.fixture(scope="module")
