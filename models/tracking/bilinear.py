@@ -34,6 +34,8 @@ import numpy as np
 from models.face.expression import N_EXPRESSION
 from models.face.labels import COMA_LABELS, apex_weights
 
+#: meshes per pass over the core in ``BilinearFace.coefficients``
+COEFFICIENT_CHUNK = 32
 #: ridge strength of the expression -> ARKit weights regression (relative to the coefficients' scale)
 BLENDSHAPE_RIDGE = 1e-3
 
@@ -118,6 +120,24 @@ class BilinearFace:
         w = np.concatenate([b, np.ones(b.shape[:-1] + (1,))], axis=-1) @ self.to_blendshapes
         return np.clip(w, 0.0, 1.0).astype(np.float32)
 
+    def coefficients(self, meshes: np.ndarray, iterations: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """The model's closest faces to ``meshes [B, N, 3]`` in 3D (alternating least squares from
+        the mean identity and the neutral expression): ``(a [B, id_dims], b [B, exp_dims])``. The
+        ground truth of a rendered face, in the model's coefficients."""
+        x = np.asarray(meshes, np.float64).reshape(len(meshes), -1)
+        by_exp = self.core.transpose(1, 0, 2, 3).reshape(self.exp_dims, -1)     # [exp, id * 3N]
+        by_id = self.core.reshape(self.id_dims, -1)                            # [id, exp * 3N]
+        a = np.repeat(self.id_mean[None], len(x), axis=0)
+        b = np.repeat(self.neutral_exp[None], len(x), axis=0)
+        for s in range(0, len(x), COEFFICIENT_CHUNK):              # a chunk of meshes shares each pass over the core
+            sl = slice(s, s + COEFFICIENT_CHUNK)
+            for _ in range(iterations):
+                m = (b[sl].astype(np.float32) @ by_exp).reshape(-1, self.id_dims, x.shape[1])
+                a[sl] = _solve_rows(m, x[sl])
+                m = (a[sl].astype(np.float32) @ by_id).reshape(-1, self.exp_dims, x.shape[1])
+                b[sl] = _solve_rows(m, x[sl])
+        return a, b
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {"core": self.core, "id_mean": self.id_mean, "id_var": self.id_var, "exp_mean": self.exp_mean,
                 "exp_var": self.exp_var, "neutral_exp": self.neutral_exp, "to_blendshapes": self.to_blendshapes}
@@ -144,6 +164,14 @@ def build_bilinear(face, config: BilinearConfig = BilinearConfig(), show_progres
     to_bs = _blendshape_map(u_exp, weights)
     return BilinearFace(core.reshape(u_id.shape[1], u_exp.shape[1], n, 3), u_id.mean(0), u_id.var(0),
                         u_exp.mean(0), u_exp.var(0), u_exp[0], to_bs, face.template.topology_id, config)
+
+
+def _solve_rows(m: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per row ``r``: the least-squares ``c`` of ``m[r].T c = x[r]`` (normal equations in float64), ``[R, D]``."""
+    m = m.astype(np.float64)
+    gram = m @ m.transpose(0, 2, 1)
+    rhs = (m @ x[..., None])[..., 0]
+    return np.linalg.solve(gram, rhs[..., None])[..., 0]
 
 
 def _leading(gram: np.ndarray, k: int) -> np.ndarray:

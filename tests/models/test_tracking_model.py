@@ -84,14 +84,9 @@ def test_the_bilinear_model_spans_unseen_faces_and_maps_to_blendshapes(model, un
     weights, names = expression_set()
     assert names[0] == "neutral" and len(weights) == 1 + 52 + 24
     assert model.core.shape == (40, 25, meshes.shape[1], 3)            # id dims capped at the identities
-    errs, bs = [], []
-    for k in range(len(meshes)):                     # alternating least squares in 3D: what the model can express
-        a, b = model.id_mean.copy(), model.neutral_exp.copy()
-        for _ in range(8):
-            a = np.linalg.lstsq(np.tensordot(b, model.core, (0, 1)).reshape(model.id_dims, -1).T, meshes[k].ravel(), rcond=None)[0]
-            b = np.linalg.lstsq(np.tensordot(a, model.core, (0, 0)).reshape(model.exp_dims, -1).T, meshes[k].ravel(), rcond=None)[0]
-        errs.append(np.linalg.norm(model.mesh(a, b) - meshes[k], axis=-1).mean() * MM_PER_M)
-        bs.append(np.abs(model.blendshapes(b) - w[k]).mean())
+    a, b = model.coefficients(meshes)                # the closest faces in 3D: what the model can express
+    errs = np.linalg.norm(model.mesh(a, b) - meshes, axis=-1).mean(axis=-1) * MM_PER_M
+    bs = np.abs(model.blendshapes(b) - w).mean(axis=-1)
     assert np.mean(errs) < 0.15 and np.mean(bs) < 0.06
     neutral = model.mesh(model.id_mean, model.neutral_exp)
     out = model.blendshapes(model.neutral_exp)
