@@ -36,6 +36,8 @@ from models.face.labels import COMA_LABELS, apex_weights
 
 #: meshes per pass over the core in ``BilinearFace.coefficients``
 COEFFICIENT_CHUNK = 32
+#: prior pull of those solves (relative to the data term)
+COEFFICIENT_RIDGE = 1e-6
 #: ridge strength of the expression -> ARKit weights regression (relative to the coefficients' scale)
 BLENDSHAPE_RIDGE = 1e-3
 
@@ -120,10 +122,13 @@ class BilinearFace:
         w = np.concatenate([b, np.ones(b.shape[:-1] + (1,))], axis=-1) @ self.to_blendshapes
         return np.clip(w, 0.0, 1.0).astype(np.float32)
 
-    def coefficients(self, meshes: np.ndarray, iterations: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    def coefficients(self, meshes: np.ndarray, iterations: int = 8, ridge: float = COEFFICIENT_RIDGE
+                     ) -> tuple[np.ndarray, np.ndarray]:
         """The model's closest faces to ``meshes [B, N, 3]`` in 3D (alternating least squares from
-        the mean identity and the neutral expression): ``(a [B, id_dims], b [B, exp_dims])``. The
-        ground truth of a rendered face, in the model's coefficients."""
+        the mean identity and the neutral expression, each solve pulled gently towards the prior
+        mean by ``ridge``, without which directions the other factor hardly moves the mesh along
+        run away): ``(a [B, id_dims], b [B, exp_dims])``, in the ``gauge``. The ground truth of a
+        rendered face, in the model's coefficients."""
         x = np.asarray(meshes, np.float64).reshape(len(meshes), -1)
         by_exp = self.core.transpose(1, 0, 2, 3).reshape(self.exp_dims, -1)     # [exp, id * 3N]
         by_id = self.core.reshape(self.id_dims, -1)                            # [id, exp * 3N]
@@ -133,10 +138,27 @@ class BilinearFace:
             sl = slice(s, s + COEFFICIENT_CHUNK)
             for _ in range(iterations):
                 m = (b[sl].astype(np.float32) @ by_exp).reshape(-1, self.id_dims, x.shape[1])
-                a[sl] = _solve_rows(m, x[sl])
+                a[sl] = _solve_rows(m, x[sl], self.id_mean, self.id_var, ridge)
                 m = (a[sl].astype(np.float32) @ by_id).reshape(-1, self.exp_dims, x.shape[1])
-                b[sl] = _solve_rows(m, x[sl])
-        return a, b
+                b[sl] = _solve_rows(m, x[sl], self.exp_mean, self.exp_var, ridge)
+        return self.gauge(a, b)
+
+    def gauge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``S(c a, b / c) = S(a, b)``: the representative whose first expression coefficient (the
+        leading HOSVD component, the mean shape every expression shares) is the training
+        expressions' mean, so coefficients of different fits compare."""
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        c = b[..., 0] / self.exp_mean[0]
+        c = np.where(np.abs(c) > 1e-9, c, 1.0)
+        return a * c[..., None], b / c[..., None]
+
+    def canonical(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ``gauge`` representative scaled to the mean identity's size (first identity
+        coefficient at its mean): the same face shape, at the size a scaled orthographic camera
+        cannot tell apart, so a fit and the truth compare coefficient by coefficient."""
+        a, b = self.gauge(a, b)
+        c = a[..., 0] / self.id_mean[0]
+        return a / np.where(np.abs(c) > 1e-9, c, 1.0)[..., None], b
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"core": self.core, "id_mean": self.id_mean, "id_var": self.id_var, "exp_mean": self.exp_mean,
@@ -166,12 +188,17 @@ def build_bilinear(face, config: BilinearConfig = BilinearConfig(), show_progres
                         u_exp.mean(0), u_exp.var(0), u_exp[0], to_bs, face.template.topology_id, config)
 
 
-def _solve_rows(m: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Per row ``r``: the least-squares ``c`` of ``m[r].T c = x[r]`` (normal equations in float64), ``[R, D]``."""
+def _solve_rows(m: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, ridge: float) -> np.ndarray:
+    """Per row ``r``: ``c`` minimising ``|m[r].T c - x[r]|^2 + lam (c - mean)' diag(1/var) (c - mean)``,
+    ``lam = ridge * trace(gram) * mean(var) / D`` (normal equations in float64), ``[R, D]``."""
     m = m.astype(np.float64)
     gram = m @ m.transpose(0, 2, 1)
     rhs = (m @ x[..., None])[..., 0]
-    return np.linalg.solve(gram, rhs[..., None])[..., 0]
+    d = gram.shape[-1]
+    lam = ridge * np.trace(gram, axis1=1, axis2=2) * var.mean() / d                   # [R]
+    prior = lam[:, None] / np.maximum(var, 1e-12)                                      # [R, D]
+    gram = gram + prior[:, :, None] * np.eye(d)
+    return np.linalg.solve(gram, (rhs + prior * mean)[..., None])[..., 0]
 
 
 def _leading(gram: np.ndarray, k: int) -> np.ndarray:

@@ -98,7 +98,9 @@ class Cascade:
         return len(self.weights)
 
     def theta(self, fit: Fit) -> np.ndarray:
-        return np.concatenate([fit.identity, fit.expression])
+        """The fit's coefficients ``[a; b]`` in the model's canonical representative (``BilinearFace.canonical``)."""
+        a, b = self.fitter.model.canonical(fit.identity, fit.expression)
+        return np.concatenate([a, b])
 
     def features(self, image: np.ndarray, fit: Fit, landmarks: np.ndarray) -> np.ndarray:
         """``phi``: HOG at the projected model landmarks and the displacements to ``landmarks``."""
@@ -111,11 +113,15 @@ class Cascade:
         return np.concatenate([hog, disp.astype(np.float32)])
 
     def update(self, fit: Fit, theta: np.ndarray, landmarks: np.ndarray, freeze_identity: bool = False) -> Fit:
-        """The fit with coefficients ``theta``, its contour and camera re-solved linearly."""
+        """The fit with coefficients ``theta`` (canonical), its contour and camera re-solved linearly.
+        ``freeze_identity``: the fit's own identity kept, the expression brought to its representative
+        (``S(r a, b) = S(a, r b)`` with ``r`` the canonical identity's scale over the fit's)."""
         f = self.fitter
         n_id = len(fit.identity)
-        a = fit.identity if freeze_identity else theta[:n_id]
-        b = theta[n_id:]
+        a, b = theta[:n_id], theta[n_id:]
+        if freeze_identity:
+            r = f.model.canonical(fit.identity, fit.expression)[0][0] / fit.identity[0]
+            a, b = fit.identity, b * r
         ids = f.landmark_ids(a, b, fit.pose.rotation)
         pose = solve_pose(f.landmarks3d(a, b, ids), landmarks, f.weights)
         return Fit(a, b, pose, ids, f.rms(a, b, pose, ids, landmarks))
@@ -150,3 +156,49 @@ class Cascade:
         self.weights.append(w.astype(np.float32))
         self.mean.append(mean.astype(np.float32))
         self.scale.append(scale.astype(np.float32))
+
+
+# ---- checkpoint ----------------------------------------------------------------------------------
+
+FAMILY = "tracker"
+
+
+def save_tracker(path, cascade: Cascade, data: dict | None = None, metrics: dict | None = None):
+    """One safetensors file: every stage's regressor (float16) and feature normalisation; the
+    config names the bilinear model and the fitting it runs after (rebuilt from SynthFace)."""
+    import torch
+
+    from models.checkpoint import CheckpointMeta, save_checkpoint
+
+    f = cascade.fitter
+    state = {}
+    for k in range(cascade.trained_stages):
+        state[f"stage{k}.weights"] = torch.from_numpy(cascade.weights[k].astype(np.float16))
+        state[f"stage{k}.mean"] = torch.from_numpy(cascade.mean[k])
+        state[f"stage{k}.scale"] = torch.from_numpy(cascade.scale[k])
+    config = {"cascade": cascade.config.to_dict(), "fit": asdict(f.config), "bilinear": asdict(f.model.config),
+              "trained_stages": cascade.trained_stages}
+    meta = CheckpointMeta(family=FAMILY, config=config, topology_id=f.model.topology_id, data=dict(data or {}),
+                          metrics=dict(metrics or {}))
+    return save_checkpoint(path, state, meta)
+
+
+def load_tracker(path, face=None, cache=None) -> Cascade:
+    """The cascade of a ``tracker`` checkpoint with its fitter (the bilinear model from the cache,
+    or built); refuses a checkpoint for another topology."""
+    from models.checkpoint import check_topology, load_checkpoint
+    from models.face import synthface
+    from models.tracking.bilinear import BilinearConfig, load_bilinear
+    from models.tracking.fit import FitConfig
+
+    meta, state = load_checkpoint(path, family=FAMILY)
+    face = face or synthface()
+    check_topology(meta, face.template.topology_id, path)
+    cfg = meta.config
+    model = load_bilinear(face, BilinearConfig(**cfg["bilinear"]), cache=cache)
+    fitter = LandmarkFitter(model, face.template, FitConfig(**cfg["fit"]))
+    n = int(cfg["trained_stages"])
+    return Cascade(fitter, CascadeConfig(**cfg["cascade"]),
+                   [state[f"stage{k}.weights"].numpy().astype(np.float32) for k in range(n)],
+                   [state[f"stage{k}.mean"].numpy() for k in range(n)],
+                   [state[f"stage{k}.scale"].numpy() for k in range(n)])

@@ -50,6 +50,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tracker(args: argparse.Namespace) -> int:
+    from runtime.render import GLUnavailableError
+    from trainers.tracker.renders import TrackerRenderConfig, write_tracker_set
+
+    out = args.out or str(data_dir() / "tracker" / args.split)
+    try:
+        write_tracker_set(out, TrackerRenderConfig(seed=args.seed, split=args.split), args.n,
+                          show_progress=not args.quiet)
+    except (ValueError, GLUnavailableError, OSError) as exc:
+        print(f"facecast data tracker: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def describe(root) -> dict:
     from trainers.data.cache import FaceData
 
@@ -122,6 +136,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--landmarks", help="its 68 landmarks (JSON)")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_import)
+
+    t = dsub.add_parser("tracker", help="render SynthFace images with ground truth for the face tracker")
+    t.add_argument("--out", help=f"output folder (default {data_dir() / 'tracker'}/SPLIT)")
+    t.add_argument("--n", type=int, default=1200, help="images (default 1200)")
+    t.add_argument("--split", choices=("train", "test"), default="train",
+                   help="identity population (default train; test never shares a face with it)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_tracker)
 
     n = dsub.add_parser("info", help="counts and sizes of a data folder")
     n.add_argument("dir")
