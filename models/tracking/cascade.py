@@ -102,11 +102,14 @@ class Cascade:
         a, b = self.fitter.model.canonical(fit.identity, fit.expression)
         return np.concatenate([a, b])
 
-    def features(self, image: np.ndarray, fit: Fit, landmarks: np.ndarray) -> np.ndarray:
-        """``phi``: HOG at the projected model landmarks and the displacements to ``landmarks``."""
+    def features(self, image: np.ndarray, fit: Fit, landmarks: np.ndarray,
+                 canonical: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """``phi``: HOG at the projected model landmarks and the displacements to ``landmarks``.
+        ``canonical``: the frame's canonical image and map, when already made (``refine`` makes
+        it once per frame, from the first fit's pose)."""
         f = self.fitter
         model_lm = fit.pose.project(f.landmarks3d(fit.identity, fit.expression, fit.landmark_ids))
-        canon, m = self.hog.canonical(image, fit.pose)
+        canon, m = canonical if canonical is not None else self.hog.canonical(image, fit.pose)
         to_canon = lambda p: p @ m[:, :2].T + m[:, 2]                     # noqa: E731
         hog = self.hog(canon, to_canon(model_lm))
         disp = (to_canon(landmarks) - to_canon(model_lm)).reshape(-1) / PATCH * self.config.displacement_weight
@@ -127,18 +130,21 @@ class Cascade:
         return Fit(a, b, pose, ids, f.rms(a, b, pose, ids, landmarks))
 
     def step(self, k: int, image: np.ndarray, fit: Fit, landmarks: np.ndarray,
-             freeze_identity: bool = False) -> Fit:
+             freeze_identity: bool = False, canonical: tuple[np.ndarray, np.ndarray] | None = None) -> Fit:
         """Stage ``k`` applied to ``fit``."""
-        phi = (self.features(image, fit, landmarks) - self.mean[k]) / self.scale[k]
-        delta = np.append(phi, 1.0) @ self.weights[k]
+        phi = (self.features(image, fit, landmarks, canonical) - self.mean[k]) / self.scale[k]
+        w = self.weights[k]
+        delta = phi.astype(np.float32) @ w[:-1] + w[-1]
         return self.update(fit, self.theta(fit) + delta, landmarks, freeze_identity)
 
     def refine(self, image: np.ndarray, fit: Fit, landmarks: np.ndarray, stages: int | None = None,
                freeze_identity: bool = False) -> list[Fit]:
         """Every stage's fit, starting with ``fit`` (the landmark fitting's): ``[fit, after 1, ...]``."""
         out = [fit]
-        for k in range(self.trained_stages if stages is None else min(stages, self.trained_stages)):
-            out.append(self.step(k, image, out[-1], landmarks, freeze_identity))
+        n = self.trained_stages if stages is None else min(stages, self.trained_stages)
+        canonical = self.hog.canonical(image, fit.pose) if n else None
+        for k in range(n):
+            out.append(self.step(k, image, out[-1], landmarks, freeze_identity, canonical))
         return out
 
     def learn_stage(self, phis: np.ndarray, deltas: np.ndarray) -> None:

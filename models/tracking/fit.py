@@ -64,16 +64,25 @@ class LandmarkFitter:
         self.fixed = template.landmarks.vertex_ids(template.faces)
         # every vertex a landmark can sit on, and the core at those only
         self.candidates = np.unique(np.concatenate([self.fixed, self.lines.vertices]))
-        self._slot = {int(v): i for i, v in enumerate(self.candidates)}
+        self._slot = np.full(template.n_vertices, -1, np.int64)
+        self._slot[self.candidates] = np.arange(len(self.candidates))
         self.sub = model.sub(self.candidates)                         # [id, exp, M, 3]
-        self._flat = self.sub.reshape(model.id_dims * model.exp_dims, -1)
+        self._flat = self.sub.reshape(model.id_dims, model.exp_dims, -1)               # [id, exp, 3M]
+        self._a_key: bytes | None = None
+        self._a_flat: np.ndarray | None = None
         self.weights = np.ones(68)
         self.weights[CONTOUR] = config.contour_weight
 
     # ---- the model at the landmark candidates ------------------------------------------------
     def candidate_points(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``[M, 3]``: the candidate vertices of face ``(a, b)``."""
-        return (np.outer(a, b).ravel() @ self._flat).reshape(-1, 3)
+        """``[M, 3]``: the candidate vertices of face ``(a, b)``. The core contracted with the last
+        identity is kept: calls with the same ``a`` (a frozen identity, the expression solves, a
+        cascade stage) cost a ``[exp] x [exp, 3M]`` product."""
+        key = np.asarray(a, np.float64).tobytes()
+        if key != self._a_key:
+            self._a_key = key
+            self._a_flat = np.tensordot(np.asarray(a, np.float64), self._flat, axes=(0, 0))    # [exp, 3M]
+        return (np.asarray(b, np.float64) @ self._a_flat).reshape(-1, 3)
 
     def landmark_ids(self, a: np.ndarray, b: np.ndarray, rotation: np.ndarray) -> np.ndarray:
         """The 68 landmark vertices under ``rotation`` (jaw on the silhouette)."""
@@ -84,11 +93,10 @@ class LandmarkFitter:
 
     def landmarks3d(self, a: np.ndarray, b: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """``[68, 3]`` model landmarks at vertices ``ids``."""
-        core = self.sub[:, :, self._slots(ids)]
-        return (np.outer(a, b).ravel() @ core.reshape(len(a) * len(b), -1)).reshape(-1, 3)
+        return self.candidate_points(a, b)[self._slots(ids)]
 
     def _slots(self, ids: np.ndarray) -> np.ndarray:
-        return np.array([self._slot[int(v)] for v in ids])
+        return self._slot[np.asarray(ids, np.int64)]
 
     # ---- fitting -----------------------------------------------------------------------------
     def initial(self, landmarks: np.ndarray, identity: np.ndarray | None = None) -> Fit:

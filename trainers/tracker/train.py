@@ -57,6 +57,7 @@ def train_cascade(samples, model: BilinearFace, face, cfg: TrackerTrainConfig = 
     cascade = Cascade(fitter, cfg.cascade)
     target = truth(model, face, samples)
     fits = initial_fits(fitter, samples, show_progress)
+    first = list(fits)              # every stage reads the canonical image of the first fit's pose, as ``refine``
     errors = [float(np.sqrt(((target - np.stack([cascade.theta(f) for f in fits])) ** 2).sum(1).mean()))]
     n = len(fits)
     bar = tqdm(total=cfg.cascade.stages * n * 2, desc="tracker: cascade", unit="step", disable=not show_progress,
@@ -64,7 +65,8 @@ def train_cascade(samples, model: BilinearFace, face, cfg: TrackerTrainConfig = 
     for k in range(cfg.cascade.stages):
         phis = np.empty((n, 68 * cascade.hog.size + 136), np.float32)
         for i, f in enumerate(fits):
-            phis[i] = cascade.features(samples.images[i], f, samples.detected[i])
+            canonical = cascade.hog.canonical(samples.images[i], first[i].pose)
+            phis[i] = cascade.features(samples.images[i], f, samples.detected[i], canonical)
             bar.update()
         theta = np.stack([cascade.theta(f) for f in fits])
         cascade.learn_stage(phis, target - theta)
