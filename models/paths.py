@@ -22,6 +22,7 @@ def checkout_root() -> Path | None:
 #: the shipped checkpoints, inside the package (``models/checkpoints``)
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 S2D_SYNTHFACE = CHECKPOINTS / "s2d_synthface.safetensors"
+TRACKER_SYNTHFACE = CHECKPOINTS / "tracker_synthface.safetensors"
 
 
 def data_dir() -> Path:

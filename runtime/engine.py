@@ -288,9 +288,20 @@ class Engine:
             source = TransferSource(followed.id, method, self._identity(msg))
         return self._add(source, fps, enc, "live", now)
 
+    def attach(self, source: Source, now: float, fps: float | None = None, enc: str | None = None) -> str:
+        """Stream a source built in Python (a ``track`` source: its camera or file is the caller's
+        choice, not a control client's); returns its stream id."""
+        if len(self.sessions) >= self.config.max_streams:
+            raise ValueError(f"{self.config.max_streams} streams are open; close one first")
+        return self._add(source, fps or self.config.fps, enc or self.config.encoding, "live", now)["stream"]
+
+    def _remove(self, s: Session) -> None:
+        del self.sessions[s.id]
+        s.source.close()
+
     def _cmd_close(self, msg: dict, now: float) -> dict:
         s = self._session(msg)
-        del self.sessions[s.id]
+        self._remove(s)
         self._outbox.append(P.end_message(s.id, "closed", s.frames))
         return {"stream": s.id, "frames": s.frames, "dropped": s.cadence.dropped}
 
@@ -380,7 +391,7 @@ class Engine:
             self.stats_.lateness_ms.append(late * 1e3)
             job = self._step(s, k)
             if job is None:                                  # the clip ended
-                del self.sessions[s.id]
+                self._remove(s)
                 out.append(P.end_message(s.id, "finished", s.frames))
             else:
                 jobs.append(job)
@@ -396,7 +407,8 @@ class Engine:
             out.append(P.frame_message(
                 s.id, s.seq, job.t, job.mesh, s.enc, self.registry.template.topology_id,
                 self.template, self.wall(), tick_ns, s.cadence.fps, landmarks=job.landmarks,
-                weights=job.pose.weights, label=job.pose.label, identity=job.pose.identity.key))
+                weights=job.pose.weights, label=job.pose.label, identity=job.pose.identity.key,
+                meta=job.pose.meta))
             s.frames += 1
         if jobs:
             st = self.stats_
@@ -506,7 +518,7 @@ class Engine:
             src = s.source
             followed = self.sessions.get(src.follow)
             if followed is None:
-                del self.sessions[s.id]
+                self._remove(s)
                 ended.append(P.end_message(s.id, "source_ended", s.frames))
                 continue
             if followed.mesh is None or followed.pose is None:   # it has not sent a frame yet

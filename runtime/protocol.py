@@ -177,7 +177,7 @@ def topic(stream: str) -> bytes:
 def frame_message(stream: str, seq: int, t: float, vertices: np.ndarray, enc: str, topology_id: str,
                   template: np.ndarray | None, wall_ns: int, tick_ns: int, fps: float,
                   landmarks: np.ndarray | None = None, weights: np.ndarray | None = None,
-                  label: str | None = None, identity: str | None = None) -> Message:
+                  label: str | None = None, identity: str | None = None, meta: dict | None = None) -> Message:
     """A ``frame`` message (see the module docstring for the fields)."""
     payload, extra = encode_vertices(vertices, enc, template)
     header: dict[str, Any] = {"v": VERSION, "type": "frame", "stream": stream, "seq": int(seq), "t": float(t),
@@ -191,6 +191,8 @@ def frame_message(stream: str, seq: int, t: float, vertices: np.ndarray, enc: st
         header["label"] = label
     if identity is not None:
         header["identity"] = identity
+    if meta is not None:
+        header["track"] = meta
     return Message(stream, header, payload)
 
 

@@ -14,6 +14,7 @@ Sources here:
     playlist   a timed list of labels, each blending into the next at its apex
     neutral    another stream's faces, neutralized frame by frame
     transfer   another stream's expression on a chosen identity
+    track      a camera, video or image folder tracked live (``runtime.tracking.source``)
 
 The last two follow another stream (``FollowSource``): they have no pose of
 their own; the engine computes their meshes after the streams they follow,
@@ -51,6 +52,7 @@ class Pose:
     mesh: np.ndarray | None = None      #: [N, 3] when the source has the mesh itself
     target: np.ndarray | None = None    #: [68, 3] landmarks to decode on ``identity``
     weights: np.ndarray | None = None   #: [52] ARKit blendshape weights when the source knows them
+    meta: dict | None = None            #: source-specific frame metadata (``track``: status, problem, head pose)
 
 
 class Source(ABC):
@@ -76,6 +78,9 @@ class Source(ABC):
 
     def describe(self) -> dict:
         return {}
+
+    def close(self) -> None:
+        """Release what the source holds (a camera, a thread); called when its stream ends."""
 
 
 def check_duration(value, what: str) -> float:

@@ -105,7 +105,12 @@ class BilinearFace:
 
     def mesh(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Meshes ``float32 [..., N, 3]`` of identities ``a [..., id_dims]`` and expressions ``b [..., exp_dims]``."""
-        return np.einsum("...i,...k,iknc->...nc", np.asarray(a, np.float32), np.asarray(b, np.float32), self.core)
+        a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+        if a.ndim == 1 and b.ndim == 1:                   # one face: two BLAS products, not a 3-way einsum
+            return (b @ self.identity_core(a).reshape(self.exp_dims, -1)).reshape(-1, 3)
+        a, b = np.broadcast_arrays(a[..., :, None], b[..., None, :])
+        pairs = (a * b).reshape(-1, self.id_dims * self.exp_dims)
+        return (pairs @ self.core.reshape(self.id_dims * self.exp_dims, -1)).reshape(*a.shape[:-2], -1, 3)
 
     def identity_core(self, a: np.ndarray) -> np.ndarray:
         """``Cr x2 a``: the expression basis of identity ``a`` ``[exp_dims, N, 3]``

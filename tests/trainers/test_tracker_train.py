@@ -77,3 +77,16 @@ def test_eval_tracker_names_a_missing_checkpoint(tmp_path):
                            str(tmp_path / "nope.safetensors"), "--quick", "--quiet"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "nope.safetensors" in proc.stderr
+
+
+def test_the_shipped_cascade_beats_landmark_fitting_on_held_out_renders(tmp_path):
+    """``facecast eval tracker --quick`` on the shipped checkpoint (60 test-split renders)."""
+    report = tmp_path / "quick.json"
+    proc = subprocess.run([sys.executable, "-m", "runtime.cli", "eval", "tracker", "--quick", "--quiet",
+                           "--json", str(report)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(report.read_text())
+    assert result["images"] == 60 and len(result["stages"]) == 5
+    first, last = result["overall"][0]["mae_mm"], result["overall"][-1]["mae_mm"]
+    assert last < 0.95 * first < result["mean_face"]["mae_mm"]
+    assert "eval tracker:" in proc.stdout.splitlines()[-1]

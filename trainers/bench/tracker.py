@@ -13,7 +13,9 @@ end-to-end fps (frames over the pipeline's own wall time; the frames are
 decoded beforehand), MAE of the streamed mesh against the true one (mm,
 after the best similarity, as ``facecast eval tracker``), and jitter: the
 mean over vertices of each vertex's standard deviation over the still part
-(after its first second, mm), where the truth does not move at all.
+(after its first second, mm), where the truth does not move at all; every
+frame carries fresh sensor noise (``SENSOR_NOISE``), so a still face's
+frames differ as a webcam's do.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from trainers.progress import progress
 
 FPS = 30.0
 SIZE = (640, 480)
+#: per-frame Gaussian pixel noise (8-bit levels), as a webcam's sensor gives
+SENSOR_NOISE = 3.0
 #: the still part's first second is left out of the jitter (the track and filter settle)
 SETTLE_S = 1.0
 
@@ -56,6 +60,10 @@ def clip(still_s: float, moving_s: float, seed: int):
     poses = [Pose(rotation_from_euler(np.radians(y), np.radians(-4.0), np.radians(2.0)), scale,
                   np.array([SIZE[0] / 2, SIZE[1] / 2 + 20.0])) for y in yaw]
     images = render_sequence(identity, weights, poses, TrackerRenderConfig(size=SIZE, seed=seed, split="test"))
+    # a camera's sensor noise, new every frame (without it a still face gives identical frames)
+    noise = np.random.default_rng([seed, 11])
+    for img in images:
+        img[:] = np.clip(img + noise.normal(0.0, SENSOR_NOISE, img.shape), 0, 255).astype(np.uint8)
     return images, identity, weights, yaw
 
 

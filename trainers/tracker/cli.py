@@ -6,10 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.paths import CHECKPOINTS, data_dir
-
-#: the shipped cascade
-SHIPPED = CHECKPOINTS / "tracker_synthface.safetensors"
+from models.paths import TRACKER_SYNTHFACE as SHIPPED
+from models.paths import data_dir
 
 
 def runs_dir() -> Path:
