@@ -238,7 +238,7 @@ class Tracker:
             st.anchor = np.array([*lm.mean(axis=0), lm.std(axis=0).mean()])
         st.box = box_following(st.detected, st.anchor, lm, image.shape)
         if cfg.freeze_after and st.identity is None:
-            st.confident.append(f.identity)
+            st.confident.append(self.fitter.model.canonical(f.identity, f.expression)[0])   # one gauge and size
             if len(st.confident) >= cfg.freeze_after:
                 st.identity = np.mean(st.confident, axis=0)
         t0 = time.perf_counter()
