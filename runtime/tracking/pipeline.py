@@ -35,6 +35,7 @@ import numpy as np
 
 from models.tracking.camera import Pose, rotation_from_euler
 from models.tracking.fit import Fit, LandmarkFitter
+from runtime.tracking.frames import BLACK_FRAME, BLACK_MEAN, BLACK_STRIDE
 
 #: a fit whose RMS landmark residual exceeds this share of the inter-ocular distance loses the track
 LOST_RESIDUAL = 0.15
@@ -46,8 +47,8 @@ class TrackerConfig:
     upsample: int = 0               #: dlib detector upsampling (0: fastest; faces above ~80 px)
     freeze_after: int = 15          #: confident frames before the identity freezes (0: never)
     fit_iterations: int = 2         #: landmark fitting rounds per frame when warm-started
-    min_cutoff: float = 1.0         #: One Euro filter (MediaPipe's face smoothing starting point)
-    beta: float = 0.5               #: per unit of speed (the filter's units, see ``smooth``)
+    min_cutoff: float = 1.0         #: One Euro filter: Hz for a still face (MediaPipe's faces use 0.05 ...
+    beta: float = 0.5               #: ... and beta 80 in face sizes per second; ours: per unit of ``smooth``)
     d_cutoff: float = 1.0
 
 
@@ -210,11 +211,11 @@ class Tracker:
         cfg, st, ms = self.config, self.state, {}
         if image is None:
             return self.held(t, problem or "no image", ms)
-        if problem is not None and problem != "black frame":
-            return self.held(t, problem, ms)
-        if float(image.mean()) < 2.0:
+        if problem is None and float(image[::BLACK_STRIDE, ::BLACK_STRIDE].mean()) < BLACK_MEAN:
+            problem = BLACK_FRAME                                  # an image that did not come through a reader
+        if problem is not None:
             st.box = None
-            return self.held(t, "black frame", ms)
+            return self.held(t, problem, ms)
         t0 = time.perf_counter()
         why = detect(self.dlib68, image, st, cfg)
         ms["detect"] = (time.perf_counter() - t0) * 1e3

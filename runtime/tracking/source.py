@@ -6,7 +6,10 @@ or an image folder is played at its frame rate, a camera as it delivers).
 The engine's tick never waits: ``step`` returns the newest tracked frame
 (the mesh in model space, its ARKit weights, and ``meta``: status
 "tracking" / "held" / "none", the problem when held, the head pose in
-degrees, the input frame's index). Before the first face it shows the
+degrees, the input frame's index). A camera's newest frame wins; a video's
+or folder's frames are all streamed (the thread waits until the engine has
+sent one before publishing the next, so a slow tick never skips one).
+Before the first face it shows the
 template's neutral face with status "none". When a video or folder ends the
 stream ends after its last frame; a camera never ends by itself.
 """
@@ -36,6 +39,7 @@ class TrackSource(Source):
         self._index = -1
         self._stop = threading.Event()
         self._done = threading.Event()
+        self._taken = threading.Event()          #: the engine has sent the newest frame
         self.error: str | None = None
         self.counts = {"frames": 0, "tracking": 0, "held": 0, "none": 0}
         self._ms: dict[str, float] = {}
@@ -56,10 +60,15 @@ class TrackSource(Source):
                 out = self.tracker.process(frame.image, frame.t, frame.problem)
                 with self._lock:
                     self._latest, self._index = out, frame.index
+                    self._taken.clear()
                     self.counts["frames"] += 1
                     self.counts[out.status] += 1
                     for k, v in out.ms.items():
                         self._ms[k] = self._ms.get(k, 0.0) + v
+                if self.frames.kind != "camera":                   # a file's frames are all streamed: wait
+                    while not self._taken.wait(0.05):              # until the engine has sent this one
+                        if self._stop.is_set():
+                            return
         except Exception as exc:                    # a reader or tracker fault ends this stream only
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -67,14 +76,16 @@ class TrackSource(Source):
 
     # ---- the engine's side ----------------------------------------------------------------------
     def step(self, t: float) -> Pose | None:
-        with self._lock:
-            latest, index = self._latest, self._index
+        with self._lock:                             # read and mark taken together: a frame published
+            latest, index = self._latest, self._index    # meanwhile waits for the next step
+            self._taken.set()
         if self._done.is_set() and (latest is None or index == self._shown):
             return None
         self._shown = index
         if latest is None or latest.mesh is None:
-            meta = {"status": "none", "problem": latest.problem if latest else "waiting for the first frame",
-                    "frame": index}
+            meta = {"status": "none", "problem": latest.problem if latest else "waiting for the first frame"}
+            if index >= 0:
+                meta["frame"] = index
             return Pose(self.identity, label="tracked", meta=meta)
         meta = {"status": latest.status, "frame": index, "pose": list(latest.pose)}
         if latest.problem:
