@@ -53,6 +53,11 @@ class CheckpointMeta:
         return json.dumps(self.__dict__, sort_keys=True)
 
 
+def config_from_dict(cls, d: dict):
+    """A config dataclass ``cls`` from its checkpoint JSON (JSON arrays become tuples again)."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
 def code_version() -> str:
     try:
         from importlib.metadata import version

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import CheckpointMeta, check_topology, load_checkpoint
+from models.checkpoint import CheckpointMeta, check_topology, config_from_dict, load_checkpoint
 from models.layers import SpiralConv, SpiralTopology, Upsample, chunked
 from models.srvf import normalise_landmarks
 
@@ -53,7 +53,7 @@ class S2DConfig:
 
     @staticmethod
     def from_dict(d: dict) -> S2DConfig:
-        return S2DConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return config_from_dict(S2DConfig, d)
 
 
 @dataclass(frozen=True)

@@ -141,10 +141,8 @@ def demo(args: argparse.Namespace) -> int:
               f"on SynthFace identity {args.identity}, {reply['fps']:g} fps, {reply['enc']} frames", flush=True)
         if config.ws:
             print(f"open http://{config.ws}/ in a browser to watch it", flush=True)
-        if not args.headless and config.zmq and _has_display():
-            cmd = [sys.executable, "-m", "runtime.cli", "view", config.zmq]
-            viewer.append(subprocess.Popen(cmd))
-            print(f"viewer window: {' '.join(cmd[2:])}", flush=True)
+        if not args.headless:
+            viewer.extend(open_viewer(config))
 
     async def report(server) -> None:
         t0 = server.clock()
@@ -162,11 +160,26 @@ def demo(args: argparse.Namespace) -> int:
         print(f"facecast demo: {exc}", file=sys.stderr)
         return 2
     finally:
-        for v in viewer:
-            if v.poll() is None:
-                v.terminate()
+        close_viewers(viewer)
     print(_summary(engine), flush=True)
     return 0
+
+
+def open_viewer(config) -> list[subprocess.Popen]:
+    """``facecast view`` on the runtime's ZeroMQ endpoint in its own process, when there is one and a
+    display to show it on: ``[the process]``, else ``[]``."""
+    if not (config.zmq and _has_display()):
+        return []
+    cmd = [sys.executable, "-m", "runtime.cli", "view", config.zmq]
+    print(f"viewer window: {' '.join(cmd[2:])}", flush=True)
+    return [subprocess.Popen(cmd)]
+
+
+def close_viewers(viewers: list[subprocess.Popen]) -> None:
+    """Stop the viewer windows still open."""
+    for v in viewers:
+        if v.poll() is None:
+            v.terminate()
 
 
 def _has_display() -> bool:

@@ -52,7 +52,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from models.checkpoint import CheckpointMeta, check_topology, load_checkpoint
+from models.checkpoint import CheckpointMeta, check_topology, config_from_dict, load_checkpoint
 from models.neutral.base import Neutralizer, as_batch
 
 FAMILY = "neutral_latent_gan"
@@ -87,7 +87,7 @@ class LatentGanConfig:
 
     @staticmethod
     def from_dict(d: dict) -> LatentGanConfig:
-        return LatentGanConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return config_from_dict(LatentGanConfig, d)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import CheckpointMeta, check_topology, load_checkpoint
+from models.checkpoint import CheckpointMeta, check_topology, config_from_dict, load_checkpoint
 from models.neutral.base import Neutralizer, as_batch
 
 FAMILY = "neutral_pointnet_vae"
@@ -120,7 +120,7 @@ class PointNetVaeConfig:
 
     @staticmethod
     def from_dict(d: dict) -> PointNetVaeConfig:
-        return PointNetVaeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return config_from_dict(PointNetVaeConfig, d)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def track(args: argparse.Namespace) -> int:
     from models.paths import TRACKER_SYNTHFACE
     from models.tracking.cascade import load_tracker
     from models.tracking.dlib68 import Dlib68, TrackerUnavailable
-    from runtime.serve import _announce, _has_display, build
+    from runtime.serve import _announce, build, close_viewers, open_viewer
     from runtime.server import ServeError, serve_forever
     from runtime.tracking.frames import TrackingInputError, open_frames
     from runtime.tracking.pipeline import Tracker, TrackerConfig
@@ -50,8 +50,8 @@ def track(args: argparse.Namespace) -> int:
         opened["source"] = source
         print(f"track stream {opened['stream']}: {frames.describe()['name']} ({cascade.trained_stages} cascade "
               f"stages, detection every {args.detect_every} frames)", flush=True)
-        if args.show and config.zmq and _has_display():
-            viewer.append(subprocess.Popen([sys.executable, "-m", "runtime.cli", "view", config.zmq]))
+        if args.show:
+            viewer.extend(open_viewer(config))
 
     async def report(server) -> None:
         t0 = server.clock()
@@ -80,9 +80,7 @@ def track(args: argparse.Namespace) -> int:
             opened["source"].close()
         else:
             frames.close()
-        for v in viewer:
-            if v.poll() is None:
-                v.terminate()
+        close_viewers(viewer)
     d = opened["source"].describe() if "source" in opened else {"frames": 0, "tracking": 0, "held": 0}
     print(f"track: {d['frames']} frames read, {d['tracking']} tracked, {d['held']} held; "
           f"stream {opened.get('stream')} sent {engine.stats_.frames} frames", flush=True)

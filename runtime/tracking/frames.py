@@ -50,6 +50,11 @@ BLACK_MEAN = 4.0
 #: every BLACK_STRIDE-th pixel along each axis is enough for that mean (16x cheaper at stride 4)
 BLACK_STRIDE = 4
 BLACK_FRAME = "black frame"
+
+
+def is_black(image: np.ndarray, below: float = BLACK_MEAN) -> bool:
+    """Whether an image's mean intensity (sampled every ``BLACK_STRIDE`` pixels) is under ``below``."""
+    return float(image[::BLACK_STRIDE, ::BLACK_STRIDE].mean()) < below
 #: consecutive failed reads before a camera counts as lost and is reopened
 CAMERA_MAX_FAILURES = 5
 #: seconds between attempts to reopen a lost camera
@@ -121,7 +126,7 @@ class FrameSource(ABC):
             rgb, bad = _rgb(image, self.size)
             if bad is not None:
                 problem = f"{self.name} delivered {bad}"
-            elif problem is None and rgb[::BLACK_STRIDE, ::BLACK_STRIDE].mean() < self.black_below:
+            elif problem is None and is_black(rgb, self.black_below):
                 problem = BLACK_FRAME
         frame = Frame(self.frames, float(t), rgb, problem, self.name)
         self.frames += 1

@@ -35,7 +35,7 @@ import numpy as np
 
 from models.tracking.camera import Pose, rotation_from_euler
 from models.tracking.fit import Fit, LandmarkFitter
-from runtime.tracking.frames import BLACK_FRAME, BLACK_MEAN, BLACK_STRIDE
+from runtime.tracking.frames import BLACK_FRAME, is_black
 
 #: a fit whose RMS landmark residual exceeds this share of the inter-ocular distance loses the track
 LOST_RESIDUAL = 0.15
@@ -211,7 +211,7 @@ class Tracker:
         cfg, st, ms = self.config, self.state, {}
         if image is None:
             return self.held(t, problem or "no image", ms)
-        if problem is None and float(image[::BLACK_STRIDE, ::BLACK_STRIDE].mean()) < BLACK_MEAN:
+        if problem is None and is_black(image):
             problem = BLACK_FRAME                                  # an image that did not come through a reader
         if problem is not None:
             st.box = None

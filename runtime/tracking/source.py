@@ -40,6 +40,7 @@ class TrackSource(Source):
         self._stop = threading.Event()
         self._done = threading.Event()
         self._taken = threading.Event()          #: the engine has sent the newest frame
+        self._shown = -2                         #: the input index the last step showed
         self.error: str | None = None
         self.counts = {"frames": 0, "tracking": 0, "held": 0, "none": 0}
         self._ms: dict[str, float] = {}
@@ -92,7 +93,6 @@ class TrackSource(Source):
             meta["problem"] = latest.problem
         return Pose(self.identity, label="tracked", mesh=latest.mesh, weights=latest.weights, meta=meta)
 
-    _shown = -2
 
     def describe(self) -> dict:
         with self._lock:

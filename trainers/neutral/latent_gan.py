@@ -31,12 +31,12 @@ import torch
 import torch.nn.functional as F
 
 from models.checkpoint import save_checkpoint
-from models.constants import MM_PER_M
 from models.neutral.latent_gan import LatentGan, LatentGanConfig, build_latent_gan
 from models.paths import data_dir
 from trainers import loop
 from trainers.loop import History, seed_everything
 from trainers.neutral.data import NeutralSet
+from trainers.neutral.evaluate import frame_ms, rank1, vertex_mm
 
 #: the longest budget ``train_latent_gan`` accepts (minutes)
 MAX_MINUTES = 30.0
@@ -70,11 +70,6 @@ class LatentGanTrainConfig:
             raise ValueError("batch_size must be at least 2 and steps_per_epoch at least 1")
 
 
-def vertex_mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean per-vertex Euclidean distance of each pair of faces ``[B, N, 3]`` -> ``[B]`` mm."""
-    return np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1).mean(axis=-1) * MM_PER_M
-
-
 def evaluate_latent_gan(model: LatentGan, data: NeutralSet, timed_frames: int = TIMED_FRAMES) -> dict[str, float]:
     """Figures on ``data``'s expressive faces (mm): both outputs' AVDneu (mean, median), the
     autoencoder's E_rec, the do-nothing distance, rank-1 identification of the neutralised
@@ -87,13 +82,6 @@ def evaluate_latent_gan(model: LatentGan, data: NeutralSet, timed_frames: int = 
     d_err, r_err = vertex_mm(direct, target), vertex_mm(residual, target)
     still = data.meshes[data.labels == "neutral"]
     _, still_res, _ = model.outputs(still)
-    faces = data.meshes[idx[:timed_frames]]
-    model.neutralize(faces[:1])
-    times = []
-    for f in faces:
-        t0 = time.perf_counter()
-        model.neutralize(f[None])
-        times.append((time.perf_counter() - t0) * 1e3)
     return {
         "faces": int(len(idx)), "identities": int(data.n_subjects),
         "avd_direct_mm": float(d_err.mean()), "avd_direct_median_mm": float(np.median(d_err)),
@@ -103,14 +91,8 @@ def evaluate_latent_gan(model: LatentGan, data: NeutralSet, timed_frames: int = 
         "rank1_direct": rank1(direct, data.subject[idx], data.neutrals),
         "rank1_residual": rank1(residual, data.subject[idx], data.neutrals),
         "neutral_change_mm": float(vertex_mm(still_res, still).mean()) if len(still) else float("nan"),
-        "ms_per_frame": float(np.median(times)),
+        "ms_per_frame": frame_ms(model, data.meshes[idx[:timed_frames]]),
     }
-
-
-def rank1(pred: np.ndarray, subject: np.ndarray, gallery: np.ndarray) -> float:
-    """Share of faces ``pred [M, N, 3]`` whose nearest gallery face (``[S, N, 3]``) is their ``subject``."""
-    d = np.stack([vertex_mm(pred, np.broadcast_to(g, pred.shape)) for g in gallery], axis=1)
-    return float((d.argmin(axis=1) == subject).mean())
 
 
 def train_latent_gan(train: NeutralSet, out: str | Path | None = None, minutes: float = 8.0,
