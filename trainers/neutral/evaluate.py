@@ -119,7 +119,10 @@ def evaluate_method(method: Neutralizer, test: NeutralSet, pairs: tuple[np.ndarr
     moved = batched(method.transfer, test.meshes[a], test.neutrals[b])
     row["transfer_mm"] = float(vertex_mm(moved, truth).mean())
     still = test.meshes[test.labels == "neutral"]
-    row["neutral_change_mm"] = float(vertex_mm(batched(method.neutralize, still), still).mean())
+    change = vertex_mm(batched(method.neutralize, still), still)
+    row["neutral_change_mm"] = float(change.mean())
+    row["neutral_change_p90_mm"] = float(np.percentile(change, 90))
+    row["neutral_change_worst_mm"] = float(change.max())
     row["ms_per_frame"] = frame_ms(method, faces[:cfg.timing_frames])
     return row
 
