@@ -27,10 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.face.anchors import Anchors
+from models.face.base import check_batch
 from models.face.expression import (
     INDEX, JAW_HINGE, JAW_OPEN_ANGLE, N_EXPRESSION, expression_fields, jaw_weight,
 )
-from models.face.identity import N_IDENTITY, identity_fields
+from models.face.identity import NAMES as IDENTITY_NAMES
+from models.face.identity import N_IDENTITY, identity_fields, population_identity, sample_identities
 from models.face.regions import region_labels
 from models.face.secondary import N_SECONDARY, secondary_fields, secondary_response
 from models.face.topology import FaceTemplate
@@ -55,11 +57,15 @@ class SynthFace:
     or any template with 68 landmarks, e.g. a user's FLAME head).
 
     Stateless after construction: every method is a pure function of its
-    arguments and the precomputed bases.
+    arguments and the precomputed bases. A ``models.face.base.FaceModel``.
     """
+
+    name = "synthface-1"
+    identity_names = IDENTITY_NAMES
 
     def __init__(self, template: FaceTemplate) -> None:
         self.template = template
+        self.face_mask = template.skin
         frame = template.frame
         v64 = template.vertices.astype(np.float64)
         xi = frame.to_local(v64)
@@ -90,11 +96,21 @@ class SynthFace:
         self.hinge = frame.to_world(JAW_HINGE[None])[0]                       # [2, 3]
         self.hinge_identity = frame.vectors_to_world(identity_fields(JAW_HINGE, anchors))  # [K, 2, 3]
 
+    @property
+    def n_identity(self) -> int:
+        return N_IDENTITY
+
+    def sample_identities(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return sample_identities(n, rng)
+
+    def population_identity(self, index: int, seed: int = 0) -> np.ndarray:
+        return population_identity(index, seed)
+
     # ------------------------------------------------------------------
     def neutral(self, identity: np.ndarray) -> np.ndarray:
         """Neutral meshes ``float32 [B, N, 3]`` of identities ``[B, 35]``."""
         beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
-        _check(beta, N_IDENTITY, "identity")
+        check_batch(beta, N_IDENTITY, "identity")
         k, n = self.identity_basis.shape[:2]
         flat = beta @ self.identity_basis.reshape(k, n * 3)
         return (self.template.vertices[None] + flat.reshape(-1, n, 3)).astype(np.float32)
@@ -108,8 +124,8 @@ class SynthFace:
         """
         beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
         w = np.atleast_2d(np.asarray(weights, dtype=np.float32))
-        _check(beta, N_IDENTITY, "identity")
-        _check(w, N_EXPRESSION, "weights")
+        check_batch(beta, N_IDENTITY, "identity")
+        check_batch(w, N_EXPRESSION, "weights")
         if len(beta) != len(w):
             raise ValueError(f"identity has {len(beta)} rows but weights has {len(w)}")
         uniq, inverse = np.unique(beta, axis=0, return_inverse=True)
@@ -183,9 +199,3 @@ def _rotate_about_axis(points: np.ndarray, hinge: np.ndarray, angle: np.ndarray)
     out[..., 2] += pz * cm1 + (kx * py - ky * px) * sin + kz * dot
     return out
 
-
-def _check(a: np.ndarray, width: int, name: str) -> None:
-    if a.ndim != 2 or a.shape[1] != width:
-        raise ValueError(f"{name} must be [B, {width}], got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinity")

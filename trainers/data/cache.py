@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.face import ARKIT_NAMES, IDENTITY_NAMES, N_EXPRESSION, N_IDENTITY, FaceTemplate, LandmarkEmbedding
+from models.face import ARKIT_NAMES, IDENTITY_NAMES, N_EXPRESSION, FaceTemplate, LandmarkEmbedding
 
 FORMAT = "facecast-4d"
 FORMAT_VERSION = 1
@@ -139,7 +139,8 @@ class CacheWriter:
     """
 
     def __init__(self, root: str | Path, template: FaceTemplate, capacity: int,
-                 subjects: list[str], labels: list[str], fps: float, source: dict) -> None:
+                 subjects: list[str], labels: list[str], fps: float, source: dict,
+                 identity_names: tuple[str, ...] = IDENTITY_NAMES) -> None:
         self.root = Path(root)
         self.cache = self.root / CACHE_DIR
         self.cache.mkdir(parents=True, exist_ok=True)
@@ -156,7 +157,8 @@ class CacheWriter:
             "sequence": mm(self.cache / "sequence.npy", "w+", np.int32, (self.capacity,)),
             "weights": mm(self.cache / "weights.npy", "w+", np.float32, (self.capacity, N_EXPRESSION)),
         }
-        self.identity = np.full((s, N_IDENTITY), np.nan, dtype=np.float32)
+        self.identity_names = tuple(identity_names)
+        self.identity = np.full((s, len(self.identity_names)), np.nan, dtype=np.float32)
         self.neutral = np.full((s, n, 3), np.nan, dtype=np.float32)
         self.sequences: list[Sequence] = []
         self.count = 0
@@ -217,7 +219,7 @@ class CacheWriter:
             "subjects": self.subjects,
             "labels": self.labels,
             "weights": list(ARKIT_NAMES),
-            "identity": list(IDENTITY_NAMES),
+            "identity": list(self.identity_names),
             "sequences": [asdict(q) for q in self.sequences],
             **(extra_meta or {}),
         }

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.face import SynthFace, population_identity, synthface
+from models.face import synthface
+from models.face.base import FaceModel
 from models.face.labels import COMA_LABELS
 from trainers.data.cache import META_FILE, CacheWriter, DataError, FaceData
 from trainers.data.coma import frame_path, write_frame
@@ -48,7 +49,7 @@ def subject_name(i: int) -> str:
     return f"synth_{i:03d}"
 
 
-def generate(cfg: SynthConfig, out: str | Path, model: SynthFace | None = None,
+def generate(cfg: SynthConfig, out: str | Path, model: FaceModel | None = None,
              show_progress: bool = True, report: bool = True) -> Path:
     """Write a synthetic data folder; returns its ``meta.json`` path.
     ``show_progress``: a progress bar while it runs; ``report``: a summary line at the end."""
@@ -64,16 +65,17 @@ def generate(cfg: SynthConfig, out: str | Path, model: SynthFace | None = None,
     # sample every sequence first so the cache is allocated once, exactly
     plans = []
     for s, index in enumerate(indices):
-        beta = population_identity(index, cfg.seed)
+        beta = model.population_identity(index, cfg.seed)
         for li, label in enumerate(labels):
             rng = np.random.default_rng([cfg.seed, index, 1000 + COMA_LABELS.index(label)])
             weights, timeline = sequence_weights(label, cfg.fps, rng)
             plans.append((s, li, beta, weights, timeline))
     capacity = sum(len(p[3]) for p in plans)
     writer = CacheWriter(out, model.template, capacity, subjects, labels, cfg.fps,
-                         source={"kind": "synthface", "template": model.template.name})
+                         source={"kind": "synthface", "template": model.template.name, "model": model.name},
+                         identity_names=model.identity_names)
     for s, index in enumerate(indices):
-        beta = population_identity(index, cfg.seed)
+        beta = model.population_identity(index, cfg.seed)
         writer.set_subject(s, neutral=model.neutral(beta[None])[0], identity=beta)
     timelines = []
     faces = model.template.faces
