@@ -13,9 +13,14 @@ Layout of a data folder ``DIR``::
     DIR/cache/identity.npy        float32 [S, 35]    identity parameters (NaN where unknown)
     DIR/cache/neutral.npy         float32 [S, N, 3]  each subject's neutral mesh
     DIR/cache/template.npz        the template: vertices, faces, landmark face_idx/bary
+    DIR/cache/landmarks.npy       float32 [F, 68, 3] observed landmarks (only in synthetic
+                                  data made with landmark noise; see FaceData.landmarks)
     DIR/<subject>/<label>/<label>.<frame:06d>.ply   the CoMA layout (when written)
+    DIR/<subject>/<label>.<take>/<label>.<frame:06d>.ply   further takes (2, 3, ...) of a label
 
-Frames are stored sequence after sequence, so a sequence is a slice.
+Frames are stored sequence after sequence, so a sequence is a slice. A
+subject may perform a label several times (takes); each take is its own
+sequence. ``meta.json`` files written before takes existed load as take 1.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ FORMAT = "facecast-4d"
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
 CACHE_DIR = "cache"
+#: the optional cache array of observed landmarks
+LANDMARKS = "landmarks"
 
 
 class DataError(Exception):
@@ -48,6 +55,7 @@ class Sequence:
     start: int
     length: int
     source: str          #: the sequence's folder, relative to the data folder ("" if none)
+    take: int = 1        #: which performance of this subject and label (1, 2, ...)
 
     @property
     def frames(self) -> slice:
@@ -69,6 +77,8 @@ class FaceData:
         self.identity = arrays["identity"]
         self.neutral = arrays["neutral"]
         self.template = template
+        #: observed landmarks ``float32 [F, 68, 3]`` (``cache/landmarks.npy``), or None
+        self.observed_landmarks: np.ndarray | None = arrays.get(LANDMARKS)
         self.subjects: list[str] = meta["subjects"]
         self.labels: list[str] = meta["labels"]
         self.sequences = [Sequence(**s) for s in meta["sequences"]]
@@ -104,6 +114,15 @@ class FaceData:
                 arrays[name] = np.load(path, mmap_mode="r")
             except (OSError, ValueError) as exc:
                 raise DataError(f"{path}: cannot read cache array ({exc})") from exc
+        observed = cache / f"{LANDMARKS}.npy"
+        if observed.exists():
+            try:
+                arrays[LANDMARKS] = np.load(observed, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{observed}: cannot read cache array ({exc})") from exc
+            if arrays[LANDMARKS].shape[0] != len(arrays["vertices"]):
+                raise DataError(f"{observed}: {arrays[LANDMARKS].shape[0]} frames, the cache has "
+                                f"{len(arrays['vertices'])}")
         template = _load_template(cache / "template.npz", meta.get("template_name", "template"))
         if template.topology_id != meta.get("topology_id"):
             raise DataError(f"{cache / 'template.npz'}: topology id {template.topology_id} does not match "
@@ -111,13 +130,20 @@ class FaceData:
         return FaceData(root, meta, arrays, template)
 
     def landmarks(self, frames: slice | np.ndarray) -> np.ndarray:
-        """Landmarks ``[..., 68, 3]`` of the selected frames."""
+        """Landmarks ``[..., 68, 3]`` of the selected frames.
+
+        The observed landmarks (``cache/landmarks.npy``: synthetic data made
+        with ``--landmark-noise-mm``, the true landmarks plus detector noise)
+        when the folder has them; otherwise the template's landmark points
+        of the cached vertices."""
+        if self.observed_landmarks is not None:
+            return np.asarray(self.observed_landmarks[frames])
         return self.template.landmark_points(np.asarray(self.vertices[frames]))
 
     def size_bytes(self) -> dict[str, int]:
         """Bytes on disk: the cache and the PLY tree."""
         cache = sum(p.stat().st_size for p in (self.root / CACHE_DIR).iterdir())
-        ply = sum(p.stat().st_size for p in self.root.glob("*/*/*.ply"))
+        ply = sum(p.stat().st_size for p in self.root.glob("*/*/*.ply"))   # takes' folders too
         return {"cache": cache, "ply": ply}
 
 
@@ -135,12 +161,14 @@ class CacheWriter:
 
     Arrays are allocated for ``capacity`` frames up front and shrunk to the
     frames actually added on ``close()`` (the reader skips bad files, so
-    fewer may arrive than were counted).
+    fewer may arrive than were counted). With ``landmarks=True`` the cache
+    also gets ``landmarks.npy`` and every sequence must bring its observed
+    landmarks.
     """
 
     def __init__(self, root: str | Path, template: FaceTemplate, capacity: int,
                  subjects: list[str], labels: list[str], fps: float, source: dict,
-                 identity_names: tuple[str, ...] = IDENTITY_NAMES) -> None:
+                 identity_names: tuple[str, ...] = IDENTITY_NAMES, landmarks: bool = False) -> None:
         self.root = Path(root)
         self.cache = self.root / CACHE_DIR
         self.cache.mkdir(parents=True, exist_ok=True)
@@ -157,6 +185,11 @@ class CacheWriter:
             "sequence": mm(self.cache / "sequence.npy", "w+", np.int32, (self.capacity,)),
             "weights": mm(self.cache / "weights.npy", "w+", np.float32, (self.capacity, N_EXPRESSION)),
         }
+        if landmarks:
+            shape = (self.capacity, len(template.landmarks.face_idx), 3)
+            self.arrays[LANDMARKS] = mm(self.cache / f"{LANDMARKS}.npy", "w+", np.float32, shape)
+        else:  # a folder written again (import into itself) must not keep stale landmarks
+            (self.cache / f"{LANDMARKS}.npy").unlink(missing_ok=True)
         self.identity_names = tuple(identity_names)
         self.identity = np.full((s, len(self.identity_names)), np.nan, dtype=np.float32)
         self.neutral = np.full((s, n, 3), np.nan, dtype=np.float32)
@@ -164,11 +197,16 @@ class CacheWriter:
         self.count = 0
 
     def add_sequence(self, subject: int, label: int, vertices: np.ndarray,
-                     weights: np.ndarray | None = None, source: str = "") -> None:
-        """Append one sequence ``vertices [T, N, 3]`` (and its ARKit ``weights [T, 52]``)."""
+                     weights: np.ndarray | None = None, source: str = "", take: int = 1,
+                     landmarks: np.ndarray | None = None) -> None:
+        """Append one sequence ``vertices [T, N, 3]`` (and its ARKit ``weights [T, 52]``,
+        its observed ``landmarks [T, 68, 3]`` when the writer keeps them)."""
         t = len(vertices)
         if self.count + t > self.capacity:
             raise ValueError(f"cache capacity {self.capacity} exceeded")
+        if (landmarks is not None) != (LANDMARKS in self.arrays):
+            raise ValueError("observed landmarks: give them for every sequence exactly when the "
+                             "writer was made with landmarks=True")
         s = slice(self.count, self.count + t)
         a = self.arrays
         a["vertices"][s] = vertices
@@ -177,7 +215,9 @@ class CacheWriter:
         a["frame"][s] = np.arange(t)
         a["sequence"][s] = len(self.sequences)
         a["weights"][s] = np.nan if weights is None else weights
-        self.sequences.append(Sequence(subject, label, self.count, t, source))
+        if landmarks is not None:
+            a[LANDMARKS][s] = landmarks
+        self.sequences.append(Sequence(subject, label, self.count, t, source, take))
         self.count += t
 
     def set_subject(self, subject: int, neutral: np.ndarray | None = None,

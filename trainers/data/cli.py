@@ -28,9 +28,17 @@ def cmd_synth(args: argparse.Namespace) -> int:
     labels = tuple(COMA_LABELS) if args.labels == "all" else tuple(s.strip() for s in args.labels.split(","))
     try:
         cfg = SynthConfig(identities=args.identities, labels=labels, fps=args.fps, seed=args.seed,
-                          write_ply=not args.no_ply)
-        template = _template(args)
-        generate(cfg, args.out, model=SynthFace(template), show_progress=not args.quiet)
+                          write_ply=not args.no_ply, face_version=args.face_version,
+                          performances=args.performances, registration_noise_mm=args.registration_noise_mm,
+                          noise_correlation_mm=args.noise_correlation_mm,
+                          landmark_noise_mm=args.landmark_noise_mm)
+        model = None                      # the face version's own model on its own template
+        if args.template or args.landmarks:
+            if cfg.face_version != 1:
+                raise ValueError("--template works with --face-version 1 only (SynthFace v1 on "
+                                 "another template)")
+            model = SynthFace(_template(args))
+        generate(cfg, args.out, model=model, show_progress=not args.quiet)
     except (ValueError, DataError, FileNotFoundError) as exc:
         print(f"facecast data synth: {exc}", file=sys.stderr)
         return 2
@@ -70,6 +78,10 @@ def describe(root) -> dict:
     data = FaceData.open(root)
     sizes = data.size_bytes()
     lengths = [q.length for q in data.sequences]
+    per_take: dict[int, int] = {}
+    for q in data.sequences:
+        per_take[q.take] = per_take.get(q.take, 0) + 1
+    generator = data.meta.get("generator") or {}
     return {
         "path": str(data.root),
         "source": data.meta["source"],
@@ -77,6 +89,10 @@ def describe(root) -> dict:
         "labels": data.labels,
         "sequences": len(data.sequences),
         "frames": data.n_frames,
+        "takes": {"max": max(per_take), "sequences_per_take": {str(k): per_take[k] for k in sorted(per_take)}},
+        "face_version": generator.get("face_version", 1) if generator else None,
+        "noise_mm": {k: generator[k] for k in ("registration_noise_mm", "landmark_noise_mm") if k in generator},
+        "observed_landmarks": data.observed_landmarks is not None,
         "frames_per_sequence": {"min": min(lengths), "mean": round(sum(lengths) / len(lengths), 1),
                                 "max": max(lengths)},
         "fps": data.fps,
@@ -104,8 +120,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  subjects   {info['subjects']}")
     print(f"  labels     {len(info['labels'])}: {', '.join(info['labels'])}")
     print(f"  sequences  {info['sequences']} ({f['min']}-{f['max']} frames, mean {f['mean']}) at {info['fps']:g} fps")
+    takes = info["takes"]
+    counts = ", ".join(f"take {k}: {n}" for k, n in takes["sequences_per_take"].items())
+    print(f"  takes      up to {takes['max']} per subject and label ({counts} sequences)")
     print(f"  frames     {info['frames']}")
     print(f"  mesh       {info['vertices']} vertices, topology {info['topology_id']}")
+    if info["face_version"] is not None:
+        noise = ", ".join(f"{k.replace('_mm', '').replace('_', ' ')} {v:g} mm"
+                          for k, v in info["noise_mm"].items() if v)
+        print(f"  generator  SynthFace v{info['face_version']}" + (f", {noise}" if noise else ", no noise"))
+    if info["observed_landmarks"]:
+        print("  landmarks  observed (noisy) landmarks in cache/landmarks.npy")
     print(f"  size       cache {human_bytes(info['bytes']['cache'])}, PLY {human_bytes(info['bytes']['ply'])}")
     if info["skipped_files"]:
         print(f"  skipped    {info['skipped_files']} file(s) at import (listed in meta.json)")
@@ -123,6 +148,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.add_argument("--out", default=str(data_dir() / "synth"), help="output folder (default %(default)s)")
     s.add_argument("--no-ply", action="store_true", help="write only the cache, not the PLY tree")
+    s.add_argument("--face-version", type=int, choices=(1, 2), default=1,
+                   help="1: SynthFace v1, one noise-free take (default); 2: SynthFace v2 with richer "
+                        "dynamics (per-unit timing, overshoot, micro-motion, blinks)")
+    s.add_argument("--performances", type=int, default=None, metavar="N",
+                   help="takes per subject and label (default: 1 for v1, 3 for v2); take N >= 2 "
+                        "goes to <subject>/<label>.N/")
+    s.add_argument("--registration-noise-mm", type=float, default=0.0, metavar="MM",
+                   help="RMS of a smooth random displacement of the vertices per frame, as a scan "
+                        "registration leaves (typical 0.1-0.3; default 0: none)")
+    s.add_argument("--noise-correlation-mm", type=float, default=7.5, metavar="MM",   # synth.NOISE_CORRELATION_MM
+                   help="correlation length of that displacement over the surface (at least 5; "
+                        "default 7.5)")
+    s.add_argument("--landmark-noise-mm", type=float, default=0.0, metavar="MM",
+                   help="RMS of detector noise on observed landmarks, written to cache/landmarks.npy "
+                        "(default 0: no observed landmarks)")
     s.add_argument("--template", help="generate on this template mesh (OBJ/PLY) instead of SynthFace's")
     s.add_argument("--landmarks", help="its 68 landmarks (JSON: vertex_ids, or face_idx + bary)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,5 +1,13 @@
 """The CoMA folder layout: ``DIR/<subject>/<label>/<label>.<frame:06d>.ply``.
 
+A subject may perform a label more than once (synthetic v2 data makes 3
+takes): the first take is the CoMA folder ``<subject>/<label>/``, take N
+(N >= 2) lives in ``<subject>/<label>.N/`` with the same file names. The
+reader takes the label from the folder name before a ``.N`` suffix (N an
+integer of 2 or more, no leading zero) and reads each take as its own
+sequence; any other folder name (``foo.x``, ``foo.1``) is just a label, so
+a real CoMA tree reads as before.
+
 ``write_frame`` writes one mesh of a sequence (binary PLY, float32, through
 trimesh). ``import_coma`` reads such a tree, the real CoMA data set or
 what ``facecast data synth`` wrote, into a data folder's cache. Every file
@@ -24,10 +32,26 @@ from trainers.data.cache import CACHE_DIR, CacheWriter, DataError
 from trainers.progress import progress, summary
 
 FRAME_NAME = re.compile(r"\.(\d+)\.ply$", re.IGNORECASE)
+#: a take's folder: ``<label>.<take>`` with take >= 2
+TAKE_FOLDER = re.compile(r"^(?P<label>.+)\.(?P<take>[2-9]|[1-9]\d+)$")
 
 
-def frame_path(root: Path, subject: str, label: str, frame: int) -> Path:
-    return root / subject / label / f"{label}.{frame:06d}.ply"
+def take_folder(label: str, take: int = 1) -> str:
+    """The folder name of ``label``'s take ``take`` (1: the label itself)."""
+    if take < 1:
+        raise ValueError(f"take must be 1 or more, got {take}")
+    return label if take == 1 else f"{label}.{take}"
+
+
+def parse_take_folder(name: str) -> tuple[str, int]:
+    """``(label, take)`` of a label folder's name: ``"mouth_open.2"`` -> ``("mouth_open", 2)``,
+    ``"mouth_open"`` (or ``"foo.x"``) -> itself, take 1."""
+    m = TAKE_FOLDER.match(name)
+    return (m.group("label"), int(m.group("take"))) if m else (name, 1)
+
+
+def frame_path(root: Path, subject: str, label: str, frame: int, take: int = 1) -> Path:
+    return root / subject / take_folder(label, take) / f"{label}.{frame:06d}.ply"
 
 
 def write_frame(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
@@ -53,9 +77,10 @@ def read_frame(path: Path, n_vertices: int) -> np.ndarray:
 
 @dataclass
 class ScanResult:
-    """What a CoMA tree holds: ``sequences[(subject, label)] = [(frame, path), ...]``."""
+    """What a CoMA tree holds: ``sequences[(subject, label, take)] = [(frame, path), ...]``,
+    in the order (subject, label, take)."""
 
-    sequences: dict[tuple[str, str], list[tuple[int, Path]]] = field(default_factory=dict)
+    sequences: dict[tuple[str, str, int], list[tuple[int, Path]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -64,7 +89,8 @@ class ScanResult:
 
 
 def scan(root: str | Path) -> ScanResult:
-    """List the sequences of a CoMA tree (nothing is read yet)."""
+    """List the sequences of a CoMA tree (nothing is read yet); a ``<label>.N``
+    folder is take N of ``label``."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
@@ -88,7 +114,9 @@ def scan(root: str | Path) -> ScanResult:
                 m = FRAME_NAME.search(p.name)
                 numbered.append((int(m.group(1)) if m else i, p))
             numbered.sort()
-            out.sequences[(subj.name, lab.name)] = numbered
+            label, take = parse_take_folder(lab.name)
+            out.sequences[(subj.name, label, take)] = numbered
+    out.sequences = dict(sorted(out.sequences.items(), key=lambda item: item[0]))
     return out
 
 
@@ -97,7 +125,8 @@ def import_coma(root: str | Path, out: str | Path, template: FaceTemplate, fps: 
     """Read a CoMA tree into a data folder's cache.
 
     Args:
-        root: the tree (``<subject>/<label>/<label>.<frame>.ply``).
+        root: the tree (``<subject>/<label>/<label>.<frame>.ply``, further takes in
+            ``<subject>/<label>.N/``).
         out: the data folder to write (``out/cache``, ``out/meta.json``).
         template: the topology every mesh must have (vertex count checked).
         fps: the capture frame rate (CoMA: 60).
@@ -113,13 +142,14 @@ def import_coma(root: str | Path, out: str | Path, template: FaceTemplate, fps: 
         _warn(line)
     if not found.sequences:
         raise DataError(f"{root}: no readable sequences")
-    subjects = sorted({s for s, _ in found.sequences})
-    labels = sorted({lab for _, lab in found.sequences})
+    subjects = sorted({s for s, _, _ in found.sequences})
+    labels = sorted({lab for _, lab, _ in found.sequences})
     writer = CacheWriter(out, template, found.n_files, subjects, labels, fps,
                          source={"kind": "coma", "path": str(root.resolve())})
     bar = progress(found.sequences.items(), total=len(found.sequences), desc="import", unit="seq",
                    enabled=show_progress)
-    for (subj, lab), frames in bar:
+    for (subj, lab, take), frames in bar:
+        folder = f"{subj}/{take_folder(lab, take)}"
         good = []
         for _, path in frames:
             try:
@@ -128,11 +158,11 @@ def import_coma(root: str | Path, out: str | Path, template: FaceTemplate, fps: 
                 problems.append(str(exc))
                 _warn(str(exc))
         if not good:
-            problems.append(f"{root / subj / lab}: no readable frames, sequence skipped")
+            problems.append(f"{root / folder}: no readable frames, sequence skipped")
             _warn(problems[-1])
             continue
         writer.add_sequence(subjects.index(subj), labels.index(lab), np.stack(good),
-                            source=f"{subj}/{lab}")
+                            source=folder, take=take)
     meta = writer.close({"skipped": problems})
     summary(f"imported {writer.count} frames ({len(subjects)} subjects, {len(labels)} labels, "
             f"{len(writer.sequences)} sequences) from {root} into {out} in "
