@@ -75,17 +75,7 @@ class SynthFace:
         self.anchors = anchors
         self.regions = region_labels(xi, anchors, skin)
 
-        fields = identity_fields(xi, anchors)                                  # [K, N, 3]
-        self.identity_basis = frame.vectors_to_world(fields).astype(np.float32)
-        grads = np.empty((N_IDENTITY, len(xi), 3, 3))
-        for axis in range(3):
-            step = np.zeros(3)
-            step[axis] = JACOBIAN_STEP
-            diff = identity_fields(xi + step, anchors) - identity_fields(xi - step, anchors)
-            grads[..., axis] = diff / (2 * JACOBIAN_STEP)                     # d f / d xi_axis
-        # world Jacobian of the world displacement: R (df/dxi) R^T
-        r = frame.rotation
-        self.identity_jacobian = np.einsum("ij,knjl,ml->knim", r, grads, r).astype(np.float32)
+        self.identity_basis, self.identity_jacobian = identity_bases(template, xi, anchors)
 
         expr = expression_fields(xi, normals_xi, anchors, skin)               # [52, N, 3]
         self.expression_basis = frame.vectors_to_world(expr).astype(np.float32)
@@ -93,8 +83,7 @@ class SynthFace:
         self.secondary_basis = frame.vectors_to_world(extra).astype(np.float32)
         self.jaw_weight = jaw_weight(xi, normals_xi, anchors, skin).astype(np.float32)
         self._jaw_vertices = np.flatnonzero(self.jaw_weight > 0.0)
-        self.hinge = frame.to_world(JAW_HINGE[None])[0]                       # [2, 3]
-        self.hinge_identity = frame.vectors_to_world(identity_fields(JAW_HINGE, anchors))  # [K, 2, 3]
+        self.hinge, self.hinge_identity = jaw_hinge(template, anchors)
 
     @property
     def n_identity(self) -> int:
@@ -168,6 +157,33 @@ class SynthFace:
             verts[:, jaw] = _rotate_about_axis(verts[:, jaw], parts.hinge[which],
                                                angle[:, None] * self.jaw_weight[None, jaw])
         return verts
+
+
+def identity_bases(template: FaceTemplate, xi: np.ndarray, anchors: Anchors, step: float = JACOBIAN_STEP
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The identity fields on a template's vertices, in metres: ``basis [35, N, 3]``
+    and the world Jacobian of each field ``[35, N, 3, 3]`` (by central differences
+    of ``step`` in normalised coordinates, rotated into the world: ``R (df/dxi) R^T``;
+    a wide step gives the field's stretch at that scale, not its finest detail)."""
+    frame = template.frame
+    basis = frame.vectors_to_world(identity_fields(xi, anchors)).astype(np.float32)
+    grads = np.empty((N_IDENTITY, len(xi), 3, 3))
+    for axis in range(3):
+        offset = np.zeros(3)
+        offset[axis] = step
+        diff = identity_fields(xi + offset, anchors) - identity_fields(xi - offset, anchors)
+        grads[..., axis] = diff / (2 * step)                                  # d f / d xi_axis
+    r = frame.rotation
+    return basis, np.einsum("ij,knjl,ml->knim", r, grads, r).astype(np.float32)
+
+
+def jaw_hinge(template: FaceTemplate, anchors: Anchors, hinge_xi: np.ndarray = JAW_HINGE
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The jaw joints ``[2, 3]`` (m) of the template, at ``hinge_xi [2, 3]``
+    (normalised; v1's ``JAW_HINGE`` by default), and how each identity field
+    moves them ``[35, 2, 3]``."""
+    frame = template.frame
+    return frame.to_world(hinge_xi[None])[0], frame.vectors_to_world(identity_fields(hinge_xi, anchors))
 
 
 class _IdentityParts:

@@ -26,18 +26,28 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from trainers.data.synth import SynthConfig, generate
 
     labels = tuple(COMA_LABELS) if args.labels == "all" else tuple(s.strip() for s in args.labels.split(","))
+    version = args.face_version or (2 if args.ict else 1)
     try:
         cfg = SynthConfig(identities=args.identities, labels=labels, fps=args.fps, seed=args.seed,
-                          write_ply=not args.no_ply, face_version=args.face_version,
+                          write_ply=not args.no_ply, face_version=version,
                           performances=args.performances, registration_noise_mm=args.registration_noise_mm,
                           noise_correlation_mm=args.noise_correlation_mm,
                           landmark_noise_mm=args.landmark_noise_mm)
         model = None                      # the face version's own model on its own template
-        if args.template or args.landmarks:
-            if cfg.face_version != 1:
-                raise ValueError("--template works with --face-version 1 only (SynthFace v1 on "
-                                 "another template)")
-            model = SynthFace(_template(args))
+        if args.ict:
+            if args.template or args.landmarks:
+                raise ValueError("--ict brings its own head; leave out --template and --landmarks")
+            from models.face.ict import load_ict_facekit
+
+            model = load_ict_facekit(args.ict)
+        elif args.template or args.landmarks:
+            template = _template(args)
+            if version == 1:
+                model = SynthFace(template)
+            else:
+                from models.face.model_v2 import SynthFaceV2
+
+                model = SynthFaceV2(template)
         generate(cfg, args.out, model=model, show_progress=not args.quiet)
     except (ValueError, DataError, FileNotFoundError) as exc:
         print(f"facecast data synth: {exc}", file=sys.stderr)
@@ -148,7 +158,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.add_argument("--out", default=str(data_dir() / "synth"), help="output folder (default %(default)s)")
     s.add_argument("--no-ply", action="store_true", help="write only the cache, not the PLY tree")
-    s.add_argument("--face-version", type=int, choices=(1, 2), default=1,
+    s.add_argument("--ict", metavar="DIR",
+                   help="generate on ICT-FaceKit's scanned head (its FaceXModel folder, as downloaded) "
+                        "instead of SynthFace, with the v2 dynamics unless --face-version 1")
+    s.add_argument("--face-version", type=int, choices=(1, 2), default=None,
                    help="1: SynthFace v1, one noise-free take (default); 2: SynthFace v2 with richer "
                         "dynamics (per-unit timing, overshoot, micro-motion, blinks)")
     s.add_argument("--performances", type=int, default=None, metavar="N",

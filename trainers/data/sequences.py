@@ -124,6 +124,7 @@ def sequence_weights(label: str, fps: float, rng: np.random.Generator) -> tuple[
 
 #: the units a blink drives, both lids together
 BLINK_UNITS = (INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"])
+MOUTH_CLOSE, JAW_OPEN = INDEX["mouthClose"], INDEX["jawOpen"]
 
 
 @dataclass(frozen=True)
@@ -339,4 +340,6 @@ def performance_weights(label: str, fps: float, rng: np.random.Generator,
         release_s=tuple(float(s) for s in releases), rise_s=float(rise), fall_s=float(fall),
         overshoot=float(overshoot), settle_s=float(settle), blinks_s=blinks)
     weights = soft_limit(weights, cfg.floor_knee, cfg.saturation_knee)
+    # ARKit's mouthClose closes the lips of an open jaw: never more than jawOpen opened them
+    weights[:, MOUTH_CLOSE] = np.minimum(weights[:, MOUTH_CLOSE], weights[:, JAW_OPEN])
     return np.clip(weights, 0.0, 1.0).astype(np.float32), perf           # clip: float32 rounding only

@@ -96,20 +96,10 @@ def subject_name(i: int) -> str:
 
 
 def face_model(version: int) -> FaceModel:
-    """The face model of ``version`` on its own template: ``models.face.synthface()``
-    for 1, ``models.face.synthface_v2()`` for 2 (imported here, so this module
-    works in a checkout that does not have v2 yet)."""
-    import models.face as faces
+    """SynthFace ``version`` on its own template (``models.face.face_model``)."""
+    from models.face import face_model as model_of
 
-    if version == 1:
-        return faces.synthface()
-    if version == 2:
-        factory = getattr(faces, "synthface_v2", None)
-        if factory is None:
-            raise DataError("face version 2 needs models.face.synthface_v2, which this checkout does "
-                            "not have; pass a model, or use face version 1")
-        return factory()
-    raise ValueError(f"face_version must be one of {FACE_VERSIONS}, got {version}")
+    return model_of(version)
 
 
 def performance(cfg: SynthConfig, index: int, label: str, take: int):
