@@ -31,6 +31,30 @@ def flame_template(reference_dir):
 
 
 @pytest.fixture(scope="session")
+def ict_dir() -> Path:
+    """../shared/reference/ict (ICT-FaceKit's reference arrays and a subset of its
+    FaceXModel folder); tests that need it skip without it."""
+    ict = REFERENCE / "ict"
+    if not (ict / "FaceXModel" / "generic_neutral_mesh.obj").is_file() or not (ict / "ict_expressions.npz").is_file():
+        pytest.skip(f"ICT-FaceKit reference not available: {ict} (it lives beside the project for "
+                    "developers and CI, never in it)")
+    return ict
+
+
+@pytest.fixture(scope="session")
+def ict_shapes(ict_dir):
+    """ICT-FaceKit's shapes on its mean face (normalised), their names, and the
+    correspondence of SynthFace's template to ICT's head."""
+    from models.face import synthface_template
+    from trainers.face.calibrate import load_ict, reference_fields
+    from trainers.face.correspond import correspond
+
+    ict = load_ict(ict_dir)
+    names, fields = reference_fields(ict)
+    return names, fields, correspond(synthface_template(), ict.template)
+
+
+@pytest.fixture(scope="session")
 def synth_data(tmp_path_factory):
     """A small SynthFace data folder with its PLY tree: 3 subjects x 4 labels."""
     from trainers.data.synth import SynthConfig, generate

@@ -55,7 +55,7 @@ CORNER_FADE = 0.06
 #: share of the eye's opening closed by the lower lid in a blink (the rest by the upper lid)
 BLINK_LOWER_SHARE = 0.2
 #: gap (m, on a face with a 90 mm outer-eye-corner distance) left between closed lids
-LID_CLEARANCE = 0.0003
+LID_CLEARANCE = 0.0002
 #: width (normalised) of the band along a margin where blendshape fields are held off a
 #: closing lid (the mechanism alone places the margins)
 MARGIN_BAND = 0.04
@@ -76,8 +76,12 @@ LIP_CLEARANCE = 0.00005
 CLOSE_FADE = 0.25
 #: ... and never more than this (a face whose lips would need more closes less)
 CLOSE_MAX_SCALE = 1.5
-#: smoothing passes of that scale along the mouth (each [1, 2, 1] / 4 over the columns)
-CLOSE_SMOOTHING = 12
+#: a column where mouthClose lifts the lower margin less than this (m per m of face size) keeps it whole
+TRAVEL_FLOOR = 0.01
+#: smoothing passes, along the mouth, of how far forward the lower lip comes to seal
+CLOSE_DEPTH_SMOOTHING = 4
+#: most that scale changes from one column of the mouth to the next
+CLOSE_SLOPE = 0.12
 #: passes that spread a column's contact move to its neighbours
 COLUMN_SMOOTHING = 3
 #: a rolling lip turns as one piece up to this angle (rad) about its axis from its margin,
@@ -235,9 +239,10 @@ class EyelidClosure:
 
     def rest_on_eyeballs(self, vertices: np.ndarray, centres: np.ndarray, scale: np.ndarray) -> None:
         """Push any lid vertex of meshes ``[B, N, 3]`` that lies inside its
-        eyeball (a field moved it there) out to the ball's surface plus
-        ``LID_CLEARANCE``, in place: lids slide over the eye, never into it."""
-        clear = (EYEBALL_RADIUS_SHARE + LID_CLEARANCE / REFERENCE_SPAN) * scale                # [B]
+        eyeball (a field moved it there) out to the ball's surface plus half
+        ``LID_CLEARANCE``, in place: lids slide over the eye, never into it (a
+        neutral lid rests a whole clearance off, so it is never moved)."""
+        clear = (EYEBALL_RADIUS_SHARE + 0.5 * LID_CLEARANCE / REFERENCE_SPAN) * scale          # [B]
         for k, side in enumerate((-1, 1)):
             ids = self.lids[side].vertices
             d = vertices[:, ids].astype(np.float64) - centres[:, k, None]
@@ -275,8 +280,8 @@ class EyelidClosure:
                 return a, np.linalg.norm(radial, axis=-1), np.arctan2((radial * ey).sum(axis=-1),
                                                                       (radial * ez).sum(axis=-1))
 
-            _, r_up, phi_up = polar(slit.at(v, lid.at_upper, True))
-            _, r_lo, phi_lo = polar(slit.at(v, lid.at_lower, False))
+            a_up, r_up, phi_up = polar(slit.at(v, lid.at_upper, True))
+            a_lo, r_lo, phi_lo = polar(slit.at(v, lid.at_lower, False))
             # the meeting curve, the lids kept LID_CLEARANCE apart
             half_gap = 0.5 * LID_CLEARANCE * scale[rows, None] / REFERENCE_SPAN / np.maximum(r_up, r_lo)
             phi_meet = phi_lo + BLINK_LOWER_SHARE * (phi_up - phi_lo)
@@ -284,8 +289,11 @@ class EyelidClosure:
             up = lid.upper[None]
             d_phi = np.where(up, phi_meet + half_gap - phi_up, phi_meet - half_gap - phi_lo)
             d_r = np.where(up, r_meet - r_up, r_meet - r_lo)
+            a_meet = a_lo + BLINK_LOWER_SHARE * (a_up - a_lo)    # along the axis too: the margins meet point by point
+            d_a = np.where(up, a_meet - a_up, a_meet - a_lo)
             share = lid.follow[None] * w[rows, None]
             a, r, phi = polar(v[:, lid.vertices])
+            a = a + share * d_a
             r = r + share * d_r
             phi = phi + share * d_phi
             moved = c + a[..., None] * ex + r[..., None] * (np.sin(phi)[..., None] * ey + np.cos(phi)[..., None] * ez)
@@ -422,6 +430,8 @@ class Lips:
                               .astype(np.int64), 0, len(self.slit.upper) - 1)
         self.at_upper = self.slit.bracket(xs, True)
         self.at_lower = self.slit.bracket(xs, False)
+        #: where the lower margin is below each node of the upper margin (brackets)
+        self.margin_below = self.slit.bracket(self.slit.upper_x, False)
         self.curl_params = None if curl is None else np.asarray(curl, dtype=np.float64)
         #: [M]: how much of its lip's curl a vertex may make along the mouth (none at the
         #: corners, which do not roll)
@@ -503,38 +513,54 @@ class Lips:
         return lowest, highest, cols, height
 
     def close(self, vertices: np.ndarray, closing: np.ndarray, share: np.ndarray, up: np.ndarray,
-              across: np.ndarray, scale: np.ndarray) -> None:
+              across: np.ndarray, forward: np.ndarray, scale: np.ndarray) -> None:
         """Add ``mouthClose``'s displacement ``closing [B, N, 3]`` (already turned
         with the jaw) to meshes ``[B, N, 3]`` in place, so that the lower lip
         closes ``share [B]`` (mouthClose / jawOpen) of the gap the jaw opened:
         per column of the mouth, its lower lip's part of the shape is scaled
         to that (its near part fully, fading to unscaled over ``CLOSE_FADE``
-        below it), whatever the face's proportions. The shape's direction
-        stays the calibrated one; only how far the lip travels adapts."""
+        below it), whatever the face's proportions, and it comes forward by
+        ``share`` of how far the jaw swung it behind the upper lip. The shape's
+        direction stays the calibrated one; how far the lip travels adapts.
+        ``up``, ``across``, ``forward [B, 3]``: each face's axes."""
         rows = np.flatnonzero(share > 0.0)
         if len(rows) == 0:
             return
         v, c = vertices[rows], closing[rows]
-        near = np.broadcast_to(self.near, (len(rows), len(self.vertices)))
-        lowest, highest, cols, _ = self._gaps(v, up[rows], across[rows], near)
-        travel_lip = np.einsum("bmc,bc->bm", c[:, self.vertices].astype(np.float64), up[rows])
-        travel = np.zeros_like(highest)
-        lower_near = near & ~self.upper[None]
-        r_idx = np.broadcast_to(np.arange(len(rows))[:, None], near.shape)
-        np.maximum.at(travel, (r_idx[lower_near], cols[lower_near]), travel_lip[lower_near])
+        u = up[rows]
         clearance = LIP_CLEARANCE * scale[rows] / REFERENCE_SPAN
-        gap = lowest - highest - clearance[:, None]
-        fit = np.where(np.isfinite(gap) & (travel > 0.0), share[rows, None] * gap / np.maximum(travel, 1e-12), 1.0)
+        # per column (a node of the upper margin): the lower margin below it, how far apart they
+        # are and how far mouthClose would lift the lower margin there
+        upper_h = np.einsum("bnc,bc->bn", v[:, self.slit.upper].astype(np.float64), u)
+        lower_at = self.slit.at(v, self.margin_below, False).astype(np.float64)
+        lift_at = self.slit.at(c, self.margin_below, False).astype(np.float64)
+        room = upper_h - np.einsum("bnc,bc->bn", lower_at, u) - clearance[:, None]
+        lift = np.einsum("bnc,bc->bn", lift_at, u)
+        fit = np.where(lift > TRAVEL_FLOOR * scale[rows, None],
+                       share[rows, None] * room / np.maximum(lift, 1e-12), 1.0)
         fit = np.clip(fit, 0.0, CLOSE_MAX_SCALE)
-        for _ in range(CLOSE_SMOOTHING):               # gentle along the mouth: no shear between columns
-            padded = np.pad(fit, ((0, 0), (1, 1)), mode="edge")
-            fit = 0.25 * padded[:, :-2] + 0.5 * fit + 0.25 * padded[:, 2:]
+        fit[:, [0, -1]] = fit[:, [1, -2]]              # the corners are shared by both lips: no room to ask
+        for _ in range(len(self.slit.upper)):          # gentle along the mouth, never past a column's need:
+            padded = np.pad(fit, ((0, 0), (1, 1)), mode="edge")          # the envelope of slope CLOSE_SLOPE
+            fit = np.minimum(fit, np.minimum(padded[:, :-2], padded[:, 2:]) + CLOSE_SLOPE)
         fade = (1.0 - smoothstep((self.depth - LIP_PLATEAU) / CLOSE_FADE)) * self.side_fade
         factor = np.ones(c.shape[:2])
         lower = ~self.upper
+        cols = self._columns(v, v[:, self.vertices].astype(np.float64), across[rows])
         col_fit = np.take_along_axis(fit, cols, axis=1)
         factor[:, self.vertices[lower]] = 1.0 - (1.0 - col_fit[:, lower]) * fade[None, lower]
-        vertices[rows] = (v + factor[..., None] * c).astype(vertices.dtype)
+        v = v + factor[..., None] * c
+        # and in depth: the jaw swung the lower lip back; it comes forward to seal against the upper
+        fwd = forward[rows]
+        ahead = (np.einsum("bnc,bc->bn", v[:, self.slit.upper].astype(np.float64), fwd)
+                 - np.einsum("bnc,bc->bn", self.slit.at(v, self.margin_below, False).astype(np.float64), fwd))
+        ahead[:, [0, -1]] = 0.0
+        for _ in range(CLOSE_DEPTH_SMOOTHING):
+            padded = np.pad(ahead, ((0, 0), (1, 1)), mode="edge")
+            ahead = 0.25 * padded[:, :-2] + 0.5 * ahead + 0.25 * padded[:, 2:]
+        step = share[rows, None] * np.take_along_axis(ahead, cols, axis=1)[:, lower] * fade[None, lower]
+        v[:, self.vertices[lower]] += step[..., None] * fwd[:, None, :]
+        vertices[rows] = v.astype(vertices.dtype)
 
     def _columns(self, vertices: np.ndarray, lip: np.ndarray, across: np.ndarray) -> np.ndarray:
         """The column ``int [B, M]`` each lip vertex is in now: the upper-margin
@@ -551,12 +577,22 @@ class Lips:
             cols[r] = order[r, nearer]
         return cols
 
+    def rest_overlap(self, neutral: np.ndarray, axes: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """What ``contact`` would resolve on neutral meshes ``[B, N, 3]`` (their
+        lips as they rest, near the corners closer than the clearance) ``[B, C]``:
+        the contact leaves a face's rest alone and acts on what goes beyond it."""
+        near = np.broadcast_to(self.near, (len(neutral), len(self.vertices)))
+        lowest, highest, _, _ = self._gaps(neutral, axes[:, :, 1], axes[:, :, 0], near)
+        overlap = highest - lowest + LIP_CLEARANCE * (scale / REFERENCE_SPAN)[:, None]
+        return np.where(np.isfinite(overlap), np.clip(overlap, 0.0, None), 0.0)
+
     def contact(self, vertices: np.ndarray, up: np.ndarray, across: np.ndarray, scale: np.ndarray,
-                curled: np.ndarray | None = None) -> None:
+                curled: np.ndarray | None = None, rest: np.ndarray | None = None) -> None:
         """Resolve lip overlap of meshes ``[B, N, 3]`` in place; ``up [B, 3]`` and
         ``across [B, 3]`` are each face's up and left axes, ``scale [B]`` its
         size (m); ``curled [B, M]`` (optional) marks lip vertices a roll has
-        turned in, which then count as part of their lip's near part."""
+        turned in, which then count as part of their lip's near part; ``rest
+        [B, C]`` what ``rest_overlap`` found on each face's neutral."""
         b = len(vertices)
         near = np.broadcast_to(self.near, (b, len(self.vertices)))
         if curled is not None:
@@ -565,7 +601,10 @@ class Lips:
         near_up, near_lo = near & self.upper[None], near & ~self.upper[None]
         unit = scale / REFERENCE_SPAN
         overlap = highest - lowest + LIP_CLEARANCE * unit[:, None]
-        overlap = np.where(np.isfinite(overlap), np.clip(overlap, 0.0, None), 0.0)
+        overlap = np.where(np.isfinite(overlap), overlap, 0.0)
+        if rest is not None:
+            overlap = overlap - rest
+        overlap = np.clip(overlap, 0.0, None)
         if not np.any(overlap > 0.0):
             return
         for _ in range(COLUMN_SMOOTHING):             # neighbours: the larger move, then a gentle average

@@ -241,11 +241,11 @@ class SynthFaceV2:
         if closing is not None:
             self.jaw.turn(closing, jaw, parts.hinge[which])
             share = np.divide(w[:, INDEX["mouthClose"]], jaw, out=np.zeros(b, np.float32), where=jaw > 0.0)
-            self.lips.close(verts, closing, share, axes[:, :, 1], axes[:, :, 0], scale)
+            self.lips.close(verts, closing, share, axes[:, :, 1], axes[:, :, 0], axes[:, :, 2], scale)
         if self.lips is not None:
             rolled = np.where(self.lips.upper[None], w[:, ROLL_INDEX[0], None], w[:, ROLL_INDEX[1], None])
             curled = (parts.curl_follow[which] * rolled) > 0.0
-            self.lips.contact(verts, axes[:, :, 1], axes[:, :, 0], scale, curled)
+            self.lips.contact(verts, axes[:, :, 1], axes[:, :, 0], scale, curled, parts.lip_rest[which])
         return verts
 
 
@@ -268,3 +268,4 @@ class _IdentityParts:
         if model.lips is not None:
             self.curl_pivots, self.curl_follow = model.lips.curl_pivots(self.neutral.astype(np.float64),
                                                                         self.axes, self.scale)
+            self.lip_rest = model.lips.rest_overlap(self.neutral, self.axes, self.scale)

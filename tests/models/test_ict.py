@@ -18,24 +18,14 @@ from models.face.ict import (
     ict_from_reference, ict_sources, load_ict_facekit, read_obj,
 )
 
-#: ../shared/reference/ict beside the checkout (as tests/conftest.py finds ../shared)
-ICT = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ict"
-FACEX = ICT / "FaceXModel"
+#: ../shared/reference/ict beside the checkout (the ``ict_dir`` fixture of tests/conftest.py)
+FACEX = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ict" / "FaceXModel"
 #: float32 precision of a coordinate of a head about 0.3 m across: a few ulps
 F32_ATOL = 4 * float(np.finfo(np.float32).eps) * 0.3
 #: the reference identity deltas are float16 (about 1e-3 relative, on deltas up to 1.3 cm)
 F16_ATOL = 2e-5
 #: the chin moves at least this far (metres) at the apex of mouth_open
 CHIN_MOTION = 0.01
-
-
-@pytest.fixture(scope="module")
-def ict_dir() -> Path:
-    """../shared/reference/ict; tests that need it skip without it."""
-    if not (FACEX / "generic_neutral_mesh.obj").is_file() or not (ICT / "ict_expressions.npz").is_file():
-        pytest.skip(f"ICT-FaceKit reference not available: {ICT} (it lives beside the project for "
-                    "developers and CI, never in it)")
-    return ICT
 
 
 @pytest.fixture(scope="module")
