@@ -5,6 +5,8 @@ Examples::
 
     facecast render --out template.png                   # the template, front, landmarks
     facecast render --grid labels --out labels.png        # the 12 CoMA labels at apex
+    facecast render --grid shapes --face-version 2 --out shapes.png   # key ARKit shapes, SynthFace v2
+    facecast render --grid labels --face-version 1,2 --out cmp.png    # v1 and v2 side by side
     facecast render --grid identities --out ids.png       # a population of identities
     facecast render --heatmap high_smile --out heat.png   # distance to neutral (mm)
     facecast render --sequence data/synth --label mouth_open --out clip.gif
@@ -29,13 +31,29 @@ from runtime.render.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, flatten, grid,
 from runtime.render.overlay import colorbar_image
 from runtime.render.scene import FaceView, Style
 
-GRIDS = ("labels", "identities", "views")
+GRIDS = ("labels", "shapes", "identities", "views")
+#: grid columns (with several --face-version: pictures per row, each once per version)
+COLUMNS = 4
 #: tile size of grids and the default size of single pictures (pixels)
 TILE = (256, 320)
 SINGLE = 512
 #: framing margin of sequences (union of all their frames)
 SEQUENCE_MARGIN = 1.08
 HEATMAP_DEFAULT_LABEL = "high_smile"
+
+
+def _versions(text: str) -> tuple[int, ...]:
+    """``--face-version``: ``1``, ``2`` or ``1,2`` (each picture once per version, side by side)."""
+    from models.face import FACE_VERSIONS
+
+    try:
+        versions = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        versions = ()
+    if not versions or any(v not in FACE_VERSIONS for v in versions) or len(set(versions)) != len(versions):
+        raise argparse.ArgumentTypeError(f"--face-version takes {', '.join(map(str, FACE_VERSIONS))} or a "
+                                         f"comma-separated list of them such as 1,2; got {text!r}")
+    return versions
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -61,28 +79,50 @@ def _template(args):
     return load_template(args.template, args.template_landmarks)
 
 
-def _subject_frames(args, template) -> tuple[list[Frame], list[str], str]:
-    """The frames of a picture, their captions, and how they were made."""
+def _subject_frames(args, template, version: int = 1) -> tuple[list[Frame], list[str], str]:
+    """The frames of a picture of SynthFace ``version``, their captions, and how they were made."""
     from runtime.render import gallery
 
     if args.grid == "labels":
-        frames = gallery.label_frames(identity_seed=args.identity_seed, seed=args.seed, template=template)
+        frames = gallery.label_frames(identity_seed=args.identity_seed, seed=args.seed, template=template,
+                                      face_version=version)
         return frames, [f.label for f in frames], "the 12 CoMA labels at apex"
+    if args.grid == "shapes":
+        frames = gallery.shape_frames(identity_seed=args.identity_seed, template=template, face_version=version)
+        return frames, [f.label for f in frames], f"{len(frames)} key ARKit shapes at 1"
     if args.grid == "identities":
-        frames = gallery.identity_frames(args.count, seed=args.seed, template=template)
+        frames = gallery.identity_frames(args.count, seed=args.seed, template=template, face_version=version)
         return frames, [f.subject for f in frames], f"{args.count} identities"
     if isinstance(args.heatmap, str) and args.heatmap != "auto":
         if args.heatmap not in gallery.COMA_LABELS:
             raise ValueError(f"--heatmap takes a CoMA label ({', '.join(gallery.COMA_LABELS)}), "
                              f"got {args.heatmap!r}")
         frame = gallery.label_frames((args.heatmap,), identity_seed=args.identity_seed, seed=args.seed,
-                                     template=template)[0]
+                                     template=template, face_version=version)[0]
         return [frame], [args.heatmap], f"{args.heatmap} apex, distance to neutral"
     if args.heatmap == "auto":
         frame = gallery.label_frames((HEATMAP_DEFAULT_LABEL,), identity_seed=args.identity_seed, seed=args.seed,
-                                     template=template)[0]
+                                     template=template, face_version=version)[0]
         return [frame], [HEATMAP_DEFAULT_LABEL], f"{HEATMAP_DEFAULT_LABEL} apex, distance to neutral"
-    return [gallery.template_frame(template)], ["template"], "the template"
+    return [gallery.template_frame(template, face_version=version)], ["template"], "the template"
+
+
+def _picture_frames(args, template) -> tuple[list[list[Frame]], list[str], list[str], str]:
+    """The frames of each ``--face-version`` (one list per version), their
+    captions, each version's caption tag (``" (v2)"``; none for one version)
+    and how they were made."""
+    versions = args.face_version or (1,)
+    made = [_subject_frames(args, template, v) for v in versions]
+    frames, captions, what = [m[0] for m in made], made[0][1], made[0][2]
+    if len(versions) == 1:
+        return frames, captions, [""], what + (f", SynthFace v{versions[0]}" if versions[0] != 1 else "")
+    names = " and ".join(f"v{v}" for v in versions)
+    return frames, captions, [f" (v{v})" for v in versions], f"{what}, SynthFace {names} side by side"
+
+
+def _interleave(per_version: list[list]) -> list:
+    """Each item of every version in turn: [a v1, a v2, b v1, b v2, ...]."""
+    return [item for items in zip(*per_version) for item in items]
 
 
 def _style(args, default_landmarks: bool, colorbar: bool = True) -> Style:
@@ -106,22 +146,30 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out}: a video needs --sequence (a data folder or a .npz recording)")
     if args.sequence and args.grid:
         raise ValueError("--sequence and --grid go separately")
+    if args.sequence and args.face_version:
+        raise ValueError("--face-version picks the SynthFace of a picture; a --sequence brings its own meshes")
     start = time.perf_counter()
     if args.sequence:
         return _render_sequence(args, out, start)
     template = _template(args)
-    frames, captions, what = _subject_frames(args, template)
+    per_version, captions, tags, what = _picture_frames(args, template)
     size = args.size or ((SINGLE, SINGLE) if args.grid is None else TILE)
     heat = args.heatmap is not None
     with Renderer.headless(size=size, samples=args.samples) as renderer:
         view = FaceView(renderer)
         aspect = size[0] / size[1]
-        if args.grid == "views":                  # each view framed on its own
-            cameras = [_camera(args, v).fit(frames[0].vertices, aspect=aspect) for v in VIEWS]
-            frames, captions = frames * len(cameras), [v.replace("_", "-") for v in VIEWS]
+        if args.grid == "views":                  # each view framed on its own, the same for every version
+            union = np.concatenate([frames[0].vertices for frames in per_version])
+            cameras = [_camera(args, v).fit(union, aspect=aspect) for v in VIEWS] * len(per_version)
+            frames = [f for frames in per_version for f in frames * len(VIEWS)]
+            captions = [v.replace("_", "-") + tag for tag in tags for v in VIEWS]
+            columns = args.columns or len(VIEWS)
         else:                                     # one camera for all, so sizes compare
+            frames = _interleave(per_version)
+            captions = _interleave([[c + tag for c in captions] for tag in tags])
             union = np.concatenate([f.vertices for f in frames])
             cameras = [_camera(args).fit(union, aspect=aspect)] * len(frames)
+            columns = ((args.columns or COLUMNS) if args.grid else 1) * len(per_version)
         scalar_range = tuple(args.range) if args.range else (
             (0.0, max(float(f.scalar.max()) for f in frames)) if heat else None)
         style = replace(_style(args, default_landmarks=args.grid is None and not heat, colorbar=False),
@@ -133,11 +181,11 @@ def cmd_render(args: argparse.Namespace) -> int:
             view.draw(camera, style)
             tiles.append(renderer.read_rgba())
         info = renderer.info
-    if args.grid is None:
+    if len(tiles) == 1:
         image = flatten(tiles[0])
     else:
-        image = grid(tiles, columns=args.columns or (3 if args.grid == "views" else 4),
-                     captions=None if args.no_captions else captions, caption_size=max(12, size[1] // 20))
+        image = grid(tiles, columns=columns, captions=None if args.no_captions else captions,
+                     caption_size=max(12, size[1] // 20))
     if heat:
         image = _with_colorbar(image, args.colormap, scalar_range, frames[0].scalar_name)
     save_image(out, image)
@@ -247,7 +295,13 @@ def register_render(sub: argparse._SubParsersAction) -> None:
                        description="Render SynthFace, a data folder or a recording offscreen. With only --out: "
                                    "the SynthFace template from the front with its landmarks.")
     p.add_argument("--out", required=True, help="output file: .png, .gif or .mp4")
-    p.add_argument("--grid", choices=GRIDS, help="a grid: the 12 labels at apex, identities, or three views")
+    p.add_argument("--grid", choices=GRIDS,
+                   help="a grid: the 12 labels at apex, 12 key ARKit shapes at 1 on the mean face (jawOpen, "
+                        "blinks, smile, ...), identities, or three views")
+    p.add_argument("--face-version", type=_versions, metavar="{1,2}",
+                   help="SynthFace 1 (default) or 2; 1,2 renders each picture for v1 and v2 side by side "
+                        "(grids: --columns pairs per row; views: a row per version) under one camera and "
+                        "heat-map range, the captions naming the version")
     p.add_argument("--heatmap", nargs="?", const="auto", metavar="LABEL",
                    help="colour by a per-vertex distance in mm: with LABEL, SynthFace's apex of LABEL vs its "
                         "neutral (default high_smile); with --grid or --sequence, the frames' own scalar")
@@ -256,7 +310,9 @@ def register_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, help="video frame rate (default: the source's)")
     p.add_argument("--size", type=_size, help=f"pixels, N or WxH (default {SINGLE}, grid tiles {TILE[0]}x{TILE[1]})")
     p.add_argument("--count", type=int, default=12, help="identities in --grid identities (default 12)")
-    p.add_argument("--columns", type=int, help="grid columns (default 4; 3 for views)")
+    p.add_argument("--columns", type=int,
+                   help="grid columns (default 4; 3 for views); with --face-version 1,2, pictures per row, "
+                        "each shown for v1 and v2")
     p.add_argument("--seed", type=int, default=0, help="seed of identities and performances (default 0)")
     p.add_argument("--identity-seed", type=int, default=-1,
                    help="identity of label pictures: -1 the mean face (default), else a sampled one")

@@ -8,8 +8,10 @@ template with the 68 iBUG landmarks and every frame of an animation:
 
 - each eyeball is a sphere of radius ``EYEBALL_RADIUS`` scaled by the outer
   eye-corner distance over ``REFERENCE_EYE_SPAN``, centred ``EYE_SETBACK``
-  radii behind the mean of its eye's 6 landmarks, along the face frame's
-  forward axis, gazing forward;
+  radii behind the midpoint of its eye's two corner landmarks (which a
+  blink does not move), along the face frame's forward axis, gazing
+  forward; far enough back that no lid of SynthFace v1 or v2, open or
+  closed, passes into it;
 - the mouth cavity is an ellipsoid behind the mean of the 8 inner-lip
   landmarks, as wide as the mouth and as tall as its opening plus a margin.
 
@@ -29,19 +31,19 @@ from models.face.frame import FaceFrame
 EYEBALL_RADIUS = 0.0125
 #: outer-eye-corner distance (m) of the reference face
 REFERENCE_EYE_SPAN = 0.09
-#: eyeball centre behind the mean of its eye landmarks, in eyeball radii
-EYE_SETBACK = 0.95
+#: eyeball centre behind the midpoint of its eye corners, in eyeball radii
+EYE_SETBACK = 1.3
 #: mouth cavity half width, as a share of half the mouth-corner distance
-MOUTH_WIDTH = 1.3
+MOUTH_WIDTH = 1.15
 #: mouth cavity half height beyond half the lip opening (m, reference face)
 MOUTH_MARGIN = 0.006
 #: mouth cavity half depth (m, reference face)
 MOUTH_DEPTH = 0.022
 #: the cavity's front sits this far behind the inner-lip landmarks (m, reference face)
-MOUTH_SETBACK = 0.003
+MOUTH_SETBACK = 0.006
 
-RIGHT_EYE = slice(36, 42)
-LEFT_EYE = slice(42, 48)
+#: each eye's corner landmarks (subject's right, then left)
+EYE_CORNERS = ((36, 39), (42, 45))
 INNER_LIPS = slice(60, 68)
 
 
@@ -79,7 +81,7 @@ def place_accessories(landmarks: np.ndarray) -> Accessories:
     forward = rotation[:, 2]
     unit = float(frame.scale) / REFERENCE_EYE_SPAN
     radius = EYEBALL_RADIUS * unit
-    eyes = np.stack([lm[RIGHT_EYE].mean(axis=0), lm[LEFT_EYE].mean(axis=0)]) - EYE_SETBACK * radius * forward
+    eyes = np.stack([0.5 * (lm[a] + lm[b]) for a, b in EYE_CORNERS]) - EYE_SETBACK * radius * forward
 
     lips = lm[INNER_LIPS]
     to_local = lambda p: (p - lips.mean(axis=0)) @ rotation                      # noqa: E731

@@ -5,26 +5,31 @@ Three mechanisms act on a mesh after its blendshape fields are added, each
 with a physical cause and each nonlinear in its weight:
 
 - ``EyelidClosure``: a blink slides the lids over the eyeball. Each lid
-  vertex turns about a horizontal axis through its eyeball's centre (and
-  moves radially by the difference of the two margins' radii), so a lid
-  never cuts into the ball; the upper and lower margins end on one meeting
-  curve, computed from where the margins are in the frame being made (a
-  squint or a wide eye first moves them), so ``eyeBlink = 1`` closes the eye
-  whatever else is active; no lid vertex ever enters an eyeball.
+  vertex turns about a horizontal axis through its eyeball's centre, which
+  keeps its distance from the ball; the upper and lower margins end on one
+  meeting curve (point by point, the inner margin coming out to the outer
+  one's radius, never in), computed from where the margins are in the frame
+  being made (a squint or a wide eye first moves them), so ``eyeBlink = 1``
+  closes the eye whatever else is active. No lid vertex ever enters an
+  eyeball (``rest_on_eyeballs``).
 - ``JawMotion``: ``jawOpen`` turns the mandible about the jaw joints and,
   increasingly as it opens, glides it forward and down (the condyle leaves
   its socket along the articular eminence: rotation first, translation
   later). Each vertex follows with its skinning weight, as a rotation by a
   share of the angle (no shrinking, as linear blending of positions would).
 - ``Lips``: a lip rolls in by turning about an axis at its root (its near
-  part as one piece, so it bends without folding), and lips cannot pass
-  through each other: where the lower lip rises past the upper, both are
-  pushed back to the contact line, sharing the overlap, the push fading
-  into each lip without letting its rows overtake each other.
+  part as one piece, the turn fading slowly enough around the axis that the
+  lip bends without folding); ``mouthClose`` brings the lower lip up to the
+  upper one (and forward, where the jaw swung it back) as far as the jaw
+  opened them, whatever the face's proportions; and the lips cannot pass
+  through each other: where one rises past the other, both are pushed back
+  to the contact line, sharing the overlap, the push fading into each lip
+  without letting its rows overtake each other.
 
 All three are built once per template from its boundary loops (the eye and
 mouth slits) and its 68 landmarks, so they work on any template whose eyes
-and mouth are openings in the mesh (SynthFace's mask, a FLAME or ICT head).
+and mouth are openings in its skin (SynthFace's mask); a template without
+such an opening runs without that mechanism (``SynthFaceV2.missing_mechanisms``).
 Geometry in world units (metres) unless a name says ``xi`` (normalised face
 coordinates, ``models.face.frame``).
 """
@@ -60,8 +65,13 @@ LID_CLEARANCE = 0.0002
 #: closing lid (the mechanism alone places the margins)
 MARGIN_BAND = 0.04
 
-#: the lips region the contact acts in (beyond the corners, above/below the mouth line; normalised)
-LIP_ZONE = (0.03, 0.3)
+#: the lips region the mechanisms act in (beyond the corners, above/below the mouth line; normalised)
+LIP_ZONE = (0.15, 0.45)
+#: ... of which the contact acts in this much (beyond the corners, and depth from a margin)
+CONTACT_BEYOND_CORNER = 0.03
+CONTACT_DEPTH = 0.3
+#: mouthClose's upper-lip part is held off within this distance (normalised) of a corner
+CLOSE_CORNER = 0.15
 #: share of a lip overlap the upper lip gives way (the lower lip, on the mobile jaw, the rest)
 UPPER_LIP_SHARE = 0.3
 #: a lip's near part (normalised depth from its margin): it moves as one piece in a contact
@@ -73,7 +83,7 @@ BODY_PER_PUSH = 2.5
 #: gap (m, on a 90 mm face) the contact leaves between the lips
 LIP_CLEARANCE = 0.00005
 #: mouthClose's lower-lip part is scaled in the near part, fading out over this depth (normalised)
-CLOSE_FADE = 0.25
+CLOSE_FADE = 0.4
 #: ... and never more than this (a face whose lips would need more closes less)
 CLOSE_MAX_SCALE = 1.5
 #: a column where mouthClose lifts the lower margin less than this (m per m of face size) keeps it whole
@@ -81,7 +91,9 @@ TRAVEL_FLOOR = 0.01
 #: smoothing passes, along the mouth, of how far forward the lower lip comes to seal
 CLOSE_DEPTH_SMOOTHING = 4
 #: most that scale changes from one column of the mouth to the next
-CLOSE_SLOPE = 0.12
+CLOSE_SLOPE = 0.25
+#: columns next to each mouth corner where the contact compares a column with itself alone
+CORNER_COLUMNS = 3
 #: passes that spread a column's contact move to its neighbours
 COLUMN_SMOOTHING = 3
 #: a rolling lip turns as one piece up to this angle (rad) about its axis from its margin,
@@ -418,13 +430,20 @@ class Lips:
         depth = np.clip(np.where(upper, y[ids] - up_y, lo_y - y[ids]), 0.0, None)
         depth[np.isin(ids, np.concatenate([self.slit.upper, self.slit.lower]))] = 0.0
         beyond = np.clip(np.maximum(lo_x - x[ids], x[ids] - hi_x), 0.0, None)
-        corners = np.isin(ids, np.intersect1d(self.slit.upper, self.slit.lower))
+        self.corners = np.intersect1d(self.slit.upper, self.slit.lower)        #: vertices both lips share
+        corners = np.isin(ids, self.corners)
         keep = ~corners
         self.vertices = ids[keep]
         self.upper = upper[keep]
         self.depth = depth[keep]                                              #: normalised depth from the margin
         self.near = self.depth <= LIP_PLATEAU                                 #: in the lip's near part
-        self.side_fade = (1.0 - smoothstep(beyond / LIP_ZONE[0]))[keep]       #: 1 between the corners
+        beyond = beyond[keep]
+        #: [M] 1 between the corners, fading beyond them: for the contact and the curl, and (wider) for
+        #: mouthClose, whose lift is held off the corners and must fade out over more skin
+        self.side_fade = 1.0 - smoothstep(beyond / CONTACT_BEYOND_CORNER)
+        self.close_side_fade = 1.0 - smoothstep(beyond / LIP_ZONE[0])
+        #: [M] the contact acts on the lips and the skin just around them, not on the chin below
+        self.in_contact = (self.depth <= CONTACT_DEPTH) & (beyond <= CONTACT_BEYOND_CORNER)
         xs = xs[keep]
         self.column = np.clip(np.round(np.interp(xs, self.slit.upper_x, np.arange(len(self.slit.upper))))
                               .astype(np.int64), 0, len(self.slit.upper) - 1)
@@ -437,6 +456,8 @@ class Lips:
         #: corners, which do not roll)
         inside = np.clip(np.minimum(xs - lo_x, hi_x - xs), 0.0, None)
         self.corner_fade = smoothstep(inside / CURL_CORNER) * self.side_fade
+        #: [M]: 1 at the corners, 0 well inside: where mouthClose's upper-lip part is held off
+        self.at_corner = 1.0 - smoothstep(inside / CLOSE_CORNER)
 
     # ---------------------------------------------------------------- curl
     def curl_pivots(self, neutral: np.ndarray, axes: np.ndarray, scale: np.ndarray
@@ -505,11 +526,13 @@ class Lips:
         highest = np.full((b, len(self.slit.upper)), -np.inf)
         np.minimum.at(lowest, (rows[near_up], cols[near_up]), height[near_up])
         np.maximum.at(highest, (rows[near_lo], cols[near_lo]), height[near_lo])
-        # a triangle spans neighbouring columns: each column answers for its neighbours too
+        # a triangle spans neighbouring columns: each column answers for its neighbours too, but
+        # near the corners, where the mouth line bends, a neighbour's height is not this column's
         lo_pad = np.pad(lowest, ((0, 0), (1, 1)), constant_values=np.inf)
         hi_pad = np.pad(highest, ((0, 0), (1, 1)), constant_values=-np.inf)
-        lowest = np.minimum(np.minimum(lo_pad[:, :-2], lo_pad[:, 2:]), lowest)
-        highest = np.maximum(np.maximum(hi_pad[:, :-2], hi_pad[:, 2:]), highest)
+        middle = slice(CORNER_COLUMNS, len(self.slit.upper) - CORNER_COLUMNS)
+        lowest[:, middle] = np.minimum(np.minimum(lo_pad[:, :-2], lo_pad[:, 2:]), lowest)[:, middle]
+        highest[:, middle] = np.maximum(np.maximum(hi_pad[:, :-2], hi_pad[:, 2:]), highest)[:, middle]
         return lowest, highest, cols, height
 
     def close(self, vertices: np.ndarray, closing: np.ndarray, share: np.ndarray, up: np.ndarray,
@@ -519,7 +542,8 @@ class Lips:
         closes ``share [B]`` (mouthClose / jawOpen) of the gap the jaw opened:
         per column of the mouth, its lower lip's part of the shape is scaled
         to that (its near part fully, fading to unscaled over ``CLOSE_FADE``
-        below it), whatever the face's proportions, and it comes forward by
+        below it), whatever the face's proportions (the corners, and the upper
+        lip's part near them, are held off the same way), and it comes forward by
         ``share`` of how far the jaw swung it behind the upper lip. The shape's
         direction stays the calibrated one; how far the lip travels adapts.
         ``up``, ``across``, ``forward [B, 3]``: each face's axes."""
@@ -539,16 +563,20 @@ class Lips:
         fit = np.where(lift > TRAVEL_FLOOR * scale[rows, None],
                        share[rows, None] * room / np.maximum(lift, 1e-12), 1.0)
         fit = np.clip(fit, 0.0, CLOSE_MAX_SCALE)
-        fit[:, [0, -1]] = fit[:, [1, -2]]              # the corners are shared by both lips: no room to ask
+        fit[:, [0, -1]] = 0.0                          # the corners are shared by both lips: already closed
         for _ in range(len(self.slit.upper)):          # gentle along the mouth, never past a column's need:
             padded = np.pad(fit, ((0, 0), (1, 1)), mode="edge")          # the envelope of slope CLOSE_SLOPE
             fit = np.minimum(fit, np.minimum(padded[:, :-2], padded[:, 2:]) + CLOSE_SLOPE)
-        fade = (1.0 - smoothstep((self.depth - LIP_PLATEAU) / CLOSE_FADE)) * self.side_fade
+        fade = (1.0 - smoothstep((self.depth - LIP_PLATEAU) / CLOSE_FADE)) * self.close_side_fade
         factor = np.ones(c.shape[:2])
         lower = ~self.upper
         cols = self._columns(v, v[:, self.vertices].astype(np.float64), across[rows])
         col_fit = np.take_along_axis(fit, cols, axis=1)
         factor[:, self.vertices[lower]] = 1.0 - (1.0 - col_fit[:, lower]) * fade[None, lower]
+        # the corners, and the upper lip near them, stay: the shape's smooth field carries some of the
+        # lower lip's lift across the corners, which closing the mouth must not open
+        factor[:, self.vertices[self.upper]] = 1.0 - (fade * self.at_corner)[None, self.upper]
+        factor[:, self.corners] = 0.0
         v = v + factor[..., None] * c
         # and in depth: the jaw swung the lower lip back; it comes forward to seal against the upper
         fwd = forward[rows]
@@ -597,6 +625,7 @@ class Lips:
         near = np.broadcast_to(self.near, (b, len(self.vertices)))
         if curled is not None:
             near = near | curled
+        near = near & self.in_contact[None]
         lowest, highest, cols, _ = self._gaps(vertices, up, across, near)
         near_up, near_lo = near & self.upper[None], near & ~self.upper[None]
         unit = scale / REFERENCE_SPAN
@@ -605,6 +634,7 @@ class Lips:
         if rest is not None:
             overlap = overlap - rest
         overlap = np.clip(overlap, 0.0, None)
+        overlap[:, [0, -1]] = 0.0                      # the corners themselves are shared by both lips
         if not np.any(overlap > 0.0):
             return
         for _ in range(COLUMN_SMOOTHING):             # neighbours: the larger move, then a gentle average
@@ -617,6 +647,6 @@ class Lips:
         reach = np.where(self.upper[None], np.max(np.where(near_up, self.depth[None], 0.0), axis=1, keepdims=True),
                          np.max(np.where(near_lo, self.depth[None], 0.0), axis=1, keepdims=True))
         depth = np.where(near, 0.0, np.clip(self.depth[None] - reach, 0.0, None)) * scale[:, None]
-        follow = np.clip(1.0 - depth / body, 0.0, None) ** 2 * self.side_fade[None]
+        follow = np.clip(1.0 - depth / body, 0.0, None) ** 2 * (self.side_fade * self.in_contact)[None]
         signed = np.where(self.upper[None], move, -move) * follow
         vertices[:, self.vertices] += (signed[..., None] * up[:, None, :]).astype(vertices.dtype)

@@ -225,7 +225,7 @@ class SynthFaceV2:
             coef = coef.transpose(0, 3, 1, 2, 4).reshape(b * 3, -1)            # [(b a), (E' K c)]
             styled = (coef @ self._style[live].reshape(-1, n)).reshape(b, 3, n)
             frame = self.template.frame
-            lin += (np.einsum("ck,bkn->bnc", frame.rotation, styled) * frame.scale).astype(np.float32)
+            lin += (styled.transpose(0, 2, 1) @ (frame.rotation.T * frame.scale).astype(np.float32))
         jac = parts.jacobian[which]
         verts = parts.neutral[which] + lin + own
         for j in range(3):                             # verts += J(beta) . lin, per vertex

@@ -80,6 +80,31 @@ def test_render_grids(tmp_path):
     assert _rgb(views).shape == (80, 240, 3)
 
 
+def test_render_v1_and_v2_side_by_side(tmp_path, capsys):
+    """``--face-version 1,2``: each picture for v1 then v2, under one camera; a
+    v2 picture differs from v1's only where v2's expressions do."""
+    from runtime.render.gallery import KEY_SHAPES
+
+    shapes = tmp_path / "shapes.png"
+    assert main(["render", "--grid", "shapes", "--face-version", "1,2", "--columns", "2", "--size", "64x80",
+                 "--out", str(shapes), "--quiet", "--no-captions"]) == 0
+    assert "12 key ARKit shapes at 1, SynthFace v1 and v2 side by side" in capsys.readouterr().out
+    img = _rgb(shapes)
+    assert img.shape == (len(KEY_SHAPES) // 2 * 80, 4 * 64, 3)     # 2 shapes a row, each for v1 then v2
+    tiles = img.reshape(6, 80, 4, 64, 3).transpose(0, 2, 1, 3, 4)
+    assert all(_skin(t).mean() > 0.1 for t in tiles.reshape(24, 80, 64, 3))
+    jaw_v1, jaw_v2 = tiles[0, 0], tiles[0, 1]                      # jawOpen: v2 opens wider
+    assert not np.array_equal(jaw_v1, jaw_v2)
+    one, two = tmp_path / "v1.png", tmp_path / "v2.png"
+    for version, out in (("1", one), ("2", two)):
+        assert main(["render", "--face-version", version, "--size", "64", "--out", str(out)]) == 0
+    assert np.array_equal(_rgb(one), _rgb(two))                    # the same template
+    pair = tmp_path / "pair.png"
+    assert main(["render", "--heatmap", "high_smile", "--face-version", "1,2", "--size", "64", "--no-captions",
+                 "--out", str(pair)]) == 0
+    assert _rgb(pair).shape[1] > 2 * 64                            # two faces, then one colour bar
+
+
 def test_render_heatmap_has_a_colour_bar(tmp_path, capsys):
     out = tmp_path / "heat.png"
     assert main(["render", "--heatmap", "mouth_extreme", "--view", "three_quarter", "--out", str(out)]) == 0
@@ -133,12 +158,18 @@ def test_bad_input_is_reported(tmp_path, capsys, recording):
         (["render", "--template", str(tmp_path / "none.obj"), "--template-landmarks", str(tmp_path / "l.json"),
           "--out", str(tmp_path / "x.png")], "template file not found"),
         (["view", str(tmp_path / "missing.npz")], "missing.npz: no such recording file"),
+        (["render", "--sequence", str(recording), "--face-version", "2", "--out", str(tmp_path / "x.gif")],
+         "--face-version picks the SynthFace of a picture"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.startswith(f"facecast {argv[0]}: "), (argv, err)
         assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.gif").exists()
+    for bad in ("3", "1,1", "v2"):
+        with pytest.raises(SystemExit):
+            main(["render", "--face-version", bad, "--out", str(tmp_path / "x.png")])
+        assert "--face-version takes 1, 2" in capsys.readouterr().err
 
 
 def test_no_gl_names_the_packages_and_the_fix(tmp_path):

@@ -38,16 +38,6 @@ def test_data_synth_info_and_bad_input(tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
 
 
-def test_bench_face_json(tmp_path, capsys):
-    path = tmp_path / "face.json"
-    assert main(["bench", "face", "--json", str(path)]) == 0
-    result = json.loads(path.read_text())
-    assert result["batch"] == 1000
-    assert result["meshes_per_s"]["distinct"] > 0 and result["synth_meshes_per_s"]["with_ply"] > 0
-    assert 4000 <= result["template"]["vertices"] <= 6000
-    assert isinstance(result["calibration"]["astronaut_dlib"], dict)
-
-
 def test_a_broken_plugin_is_reported_not_fatal(broken_plugin, capsys):
     """A command whose module cannot load is named on stderr; the rest work."""
     import runtime.cli as cli

@@ -45,9 +45,8 @@ def test_accessories_follow_the_landmarks():
     forward = frame.rotation[:, 2]
     span = np.linalg.norm(lm[45] - lm[36])
     assert a.eye_radius == pytest.approx(EYEBALL_RADIUS * span / 0.09)
-    for eye, ids in zip(a.eye_centres, (range(36, 42), range(42, 48))):
-        mean = lm[list(ids)].mean(axis=0)
-        behind = mean - eye
+    for eye, (i, j) in zip(a.eye_centres, ((36, 39), (42, 45))):
+        behind = 0.5 * (lm[i] + lm[j]) - eye
         assert np.dot(behind, forward) > 0.5 * a.eye_radius            # behind the slit ...
         assert np.linalg.norm(behind - np.dot(behind, forward) * forward) < 1e-9   # ... straight behind it
     assert np.dot(lm[60:68].mean(axis=0) - a.mouth_centre, forward) > a.mouth_radii[2]

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from models.constants import EPS_DISPLACEMENT
+from models.face import FACE_VERSIONS
 from models.face.base import FaceModel
 from models.face.labels import COMA_LABELS
 from trainers.data.cache import META_FILE, CacheWriter, DataError, FaceData
@@ -35,8 +36,6 @@ from trainers.data.noise import MIN_CORRELATION_MM, NoiseField, landmark_noise
 from trainers.data.sequences import DynamicsConfig, performance_weights, sequence_weights
 from trainers.progress import human_bytes, progress, summary
 
-#: the face versions the generator knows
-FACE_VERSIONS = (1, 2)
 #: takes per subject and label when ``performances`` is not given, by face version
 DEFAULT_PERFORMANCES = {1: 1, 2: 3}
 #: default correlation length of the registration noise (mm)

@@ -14,6 +14,9 @@ dynamics of its own):
 - ``apex_static_share``: per label, the share of the face's vertices
   (``face_mask``) that move less than 0.01 mm from the subject's neutral at
   the apex of its performances;
+- ``sequence_static_share``: the largest share, over the performances, of
+  the face's vertices that do not move at all (exactly equal in every
+  ``frame_step``-th frame);
 - ``identity_transfer_error``: one identity's expression displacement
   copied onto another, its error relative to the other's own displacement
   (the 12 labels' apexes over pairs of population identities);
@@ -24,7 +27,11 @@ dynamics of its own):
 - ``components_99``: principal components needed for 99 % of the variance
   of the expression displacement;
 - ``label_separability``: nearest-class-mean accuracy of the apex landmark
-  motion (in face-size units), leaving each subject out in turn.
+  motion (in face-size units), leaving each subject out in turn;
+- ``apex_self_intersections``: at the apex of each label, for the first
+  ``intersection_subjects`` members, the share of faces whose surface (the
+  triangles of ``face_mask``) passes through itself, and the mean number of
+  crossing triangle pairs.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from models.constants import EPS_DISPLACEMENT, MM_PER_M
 from models.face.base import FaceModel
 from models.face.expression import INDEX, N_EXPRESSION
 from models.face.labels import COMA_LABELS, apex_weights
+from models.geometry.intersect import self_intersections
 from trainers.data.synth import SynthConfig, apex_frame, performance
 from trainers.face.compare import compare_shapes
 from trainers.face.correspond import Correspondence
@@ -57,6 +65,7 @@ class RealismConfig:
     test_subjects: int = 2             #: of which held out from the linear map's fit
     frame_step: int = 4                #: every n-th frame of a performance enters the linear map and PCA
     pairs: int = 6                     #: identity pairs for the transfer error
+    intersection_subjects: int = 3     #: members whose label apexes are checked for self-intersections
     fps: float = 30.0
     seed: int = 0
 
@@ -107,6 +116,8 @@ class Performances:
     neutral_dense: list[np.ndarray]
     subject: list[int]
     label: list[int]
+    crossings: list[int]               #: crossing triangle pairs at the apex (-1: not checked)
+    static: list[float]                #: share of face vertices exactly still over the kept frames
 
 
 def perform(model: FaceModel, face_version: int, cfg: RealismConfig) -> Performances:
@@ -114,7 +125,8 @@ def perform(model: FaceModel, face_version: int, cfg: RealismConfig) -> Performa
     with the dynamics of ``face_version``."""
     synth = SynthConfig(identities=cfg.subjects, fps=cfg.fps, seed=cfg.seed, face_version=face_version)
     mask = model.face_mask
-    out = Performances([], [], [], [], [], [], [], [])
+    out = Performances([], [], [], [], [], [], [], [], [], [])
+    faces = model.template.faces[mask[model.template.faces].all(axis=1)]
     for s in range(cfg.subjects):
         beta = model.population_identity(s, cfg.seed)
         neutral = model.neutral(beta[None]).astype(np.float64)
@@ -135,6 +147,9 @@ def perform(model: FaceModel, face_version: int, cfg: RealismConfig) -> Performa
             out.neutral_dense.append(neutral[0][mask])
             out.subject.append(s)
             out.label.append(li)
+            out.crossings.append(len(self_intersections(v[k], faces)) if s < cfg.intersection_subjects else -1)
+            still = np.all(v[sub][:, mask] == v[sub][:1, mask], axis=(0, 2))
+            out.static.append(float(still.mean()))
     return out
 
 
@@ -201,9 +216,16 @@ def linear_map_residual(perf: Performances, cfg: RealismConfig) -> dict[str, flo
 def components_99(perf: Performances) -> int:
     _, y, _ = _motions(perf)
     y = y - y.mean(axis=0)
-    s = np.linalg.svd(y, compute_uv=False)
-    energy = np.cumsum(s ** 2) / np.sum(s ** 2)
+    # the squared singular values are the eigenvalues of the (frames x frames) Gram matrix
+    energy = np.sort(np.clip(np.linalg.eigvalsh(y @ y.T), 0.0, None))[::-1]
+    energy = np.cumsum(energy) / np.sum(energy)
     return int(np.searchsorted(energy, VARIANCE_KEPT) + 1)
+
+
+def apex_self_intersections(perf: Performances) -> dict[str, float]:
+    checked = [c for c in perf.crossings if c >= 0]
+    return {"share": float(np.mean([c > 0 for c in checked])), "mean_pairs": float(np.mean(checked)),
+            "faces": len(checked)}
 
 
 def label_separability(perf: Performances) -> float:
@@ -237,8 +259,10 @@ def realism(model: FaceModel, face_version: int, reference: tuple[dict, Correspo
     out["jaw_chin_travel_mm"] = round(jaw_chin_travel_mm(model), 2)
     perf = perform(model, face_version, cfg)
     out["apex_static_share"] = {k: round(v, 4) for k, v in apex_static_share(perf).items()}
+    out["sequence_static_share"] = round(max(perf.static), 4)
     out["identity_transfer_error"] = round(identity_transfer_error(model, cfg), 4)
     out["linear_map_residual"] = {k: round(v, 4) for k, v in linear_map_residual(perf, cfg).items()}
     out["components_99"] = components_99(perf)
     out["label_separability"] = round(label_separability(perf), 4)
+    out["apex_self_intersections"] = {k: round(v, 4) for k, v in apex_self_intersections(perf).items()}
     return out
