@@ -44,6 +44,7 @@ from models.face.anchors import Anchors
 from models.face.slits import lid_step, mouth_step
 from models.face.topology import FaceTemplate
 from models.geometry.boundary import boundary_loops
+from models.geometry.rotation import rotate_about_axis
 from models.geometry.smooth import smoothstep
 
 #: a slit's boundary loop must have its centroid this close (normalised) to the slit's landmarks
@@ -368,26 +369,6 @@ class JawMotion:
         k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
         s, c = np.sin(angles)[:, None, None], np.cos(angles)[:, None, None]
         return np.eye(3)[None] + s * k[None] + (1.0 - c) * (k @ k)[None]
-
-
-def rotate_about_axis(points: np.ndarray, hinge: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """Rotate ``points [B, N, 3]`` about the axis through ``hinge [B, 2, 3]``
-    (from point 0 to point 1, right-handed) by ``angle [B, N]`` (Rodrigues).
-    Angle 0 leaves a point bit-exact."""
-    axis = hinge[:, 1] - hinge[:, 0]
-    axis = (axis / np.linalg.norm(axis, axis=-1, keepdims=True)).astype(points.dtype)
-    pivot = (0.5 * (hinge[:, 0] + hinge[:, 1])).astype(points.dtype)
-    p = points - pivot[:, None]
-    kx, ky, kz = (axis[:, i, None] for i in range(3))
-    px, py, pz = p[..., 0], p[..., 1], p[..., 2]
-    cos, sin = np.cos(angle).astype(points.dtype), np.sin(angle).astype(points.dtype)
-    dot = (kx * px + ky * py + kz * pz) * (1.0 - cos)
-    cm1 = cos - 1.0
-    out = points.copy()
-    out[..., 0] += px * cm1 + (ky * pz - kz * py) * sin + kx * dot
-    out[..., 1] += py * cm1 + (kz * px - kx * pz) * sin + ky * dot
-    out[..., 2] += pz * cm1 + (kx * py - ky * px) * sin + kz * dot
-    return out
 
 
 # ---------------------------------------------------------------- lips

@@ -22,6 +22,7 @@ vectorised rotation, chunked to bound memory.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ from models.face.regions import region_labels
 from models.face.secondary import N_SECONDARY, secondary_fields, secondary_response
 from models.face.topology import FaceTemplate
 from models.geometry.normals import vertex_normals
+from models.geometry.rotation import rotate_about_axis
 
 #: finite-difference step (normalised face units) for the identity Jacobian
 JACOBIAN_STEP = 1e-4
@@ -52,7 +54,78 @@ class FaceBatch:
     landmarks: np.ndarray
 
 
-class SynthFace:
+class SynthFaceBase(ABC):
+    """What both SynthFace versions share: the identity space on a template,
+    batching by identity, and the ``FaceModel`` interface. A subclass builds
+    ``_parts(beta)`` (what a group of identities gives all its frames) and
+    ``_express(parts, which, weights)`` (meshes of those frames)."""
+
+    identity_names = IDENTITY_NAMES
+    template: FaceTemplate
+    identity_basis: np.ndarray
+
+    @property
+    def n_identity(self) -> int:
+        return N_IDENTITY
+
+    def sample_identities(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return sample_identities(n, rng)
+
+    def population_identity(self, index: int, seed: int = 0) -> np.ndarray:
+        return population_identity(index, seed)
+
+    def neutral(self, identity: np.ndarray) -> np.ndarray:
+        """Neutral meshes ``float32 [B, N, 3]`` of identities ``[B, 35]``."""
+        beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
+        check_batch(beta, N_IDENTITY, "identity")
+        k, n = self.identity_basis.shape[:2]
+        flat = beta @ self.identity_basis.reshape(k, n * 3)
+        return (self.template.vertices[None] + flat.reshape(-1, n, 3)).astype(np.float32)
+
+    def vertices(self, identity: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Meshes ``float32 [B, N, 3]`` from identities ``[B, 35]`` and ARKit weights ``[B, 52]``.
+
+        Rows that share an identity (the frames of one sequence) share what it
+        gives them (its neutral, Jacobian, ...), computed once; zero weights
+        give exactly ``neutral(identity)``.
+        """
+        beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
+        w = np.atleast_2d(np.asarray(weights, dtype=np.float32))
+        check_batch(beta, N_IDENTITY, "identity")
+        check_batch(w, N_EXPRESSION, "weights")
+        if len(beta) != len(w):
+            raise ValueError(f"identity has {len(beta)} rows but weights has {len(w)}")
+        uniq, inverse = np.unique(beta, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        out = np.empty((len(beta), self.template.n_vertices, 3), dtype=np.float32)
+        for s in range(0, len(uniq), CHUNK):
+            group = uniq[s:s + CHUNK]
+            rows = np.flatnonzero((inverse >= s) & (inverse < s + len(group)))
+            parts = self._parts(group)
+            for r in range(0, len(rows), CHUNK):
+                sel = rows[r:r + CHUNK]
+                out[sel] = self._express(parts, inverse[sel] - s, w[sel])
+        return out
+
+    def evaluate(self, identity: np.ndarray, weights: np.ndarray) -> FaceBatch:
+        """Meshes and their landmarks."""
+        v = self.vertices(identity, weights)
+        return FaceBatch(vertices=v, landmarks=self.landmarks(v))
+
+    def landmarks(self, vertices: np.ndarray) -> np.ndarray:
+        """The 68 landmarks ``[..., 68, 3]`` of meshes ``[..., N, 3]``."""
+        return self.template.landmark_points(vertices)
+
+    @abstractmethod
+    def _parts(self, beta: np.ndarray):
+        """What identities ``beta [G, 35]`` give every one of their frames."""
+
+    @abstractmethod
+    def _express(self, parts, which: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Meshes ``[B, N, 3]`` of identities ``parts[which]`` with ARKit ``weights [B, 52]``."""
+
+
+class SynthFace(SynthFaceBase):
     """The SynthFace morphable model on one template (SynthFace's own mask,
     or any template with 68 landmarks, e.g. a user's FLAME head).
 
@@ -61,7 +134,6 @@ class SynthFace:
     """
 
     name = "synthface-1"
-    identity_names = IDENTITY_NAMES
 
     def __init__(self, template: FaceTemplate) -> None:
         self.template = template
@@ -85,61 +157,11 @@ class SynthFace:
         self._jaw_vertices = np.flatnonzero(self.jaw_weight > 0.0)
         self.hinge, self.hinge_identity = jaw_hinge(template, anchors)
 
-    @property
-    def n_identity(self) -> int:
-        return N_IDENTITY
-
-    def sample_identities(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return sample_identities(n, rng)
-
-    def population_identity(self, index: int, seed: int = 0) -> np.ndarray:
-        return population_identity(index, seed)
+    def _parts(self, beta: np.ndarray) -> "IdentityParts":
+        return IdentityParts(self, beta)
 
     # ------------------------------------------------------------------
-    def neutral(self, identity: np.ndarray) -> np.ndarray:
-        """Neutral meshes ``float32 [B, N, 3]`` of identities ``[B, 35]``."""
-        beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
-        check_batch(beta, N_IDENTITY, "identity")
-        k, n = self.identity_basis.shape[:2]
-        flat = beta @ self.identity_basis.reshape(k, n * 3)
-        return (self.template.vertices[None] + flat.reshape(-1, n, 3)).astype(np.float32)
-
-    def vertices(self, identity: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Meshes ``float32 [B, N, 3]`` from identities ``[B, 35]`` and ARKit weights ``[B, 52]``.
-
-        Rows that share an identity (the frames of one sequence) share its
-        neutral and Jacobian, computed once; zero weights give exactly
-        ``neutral(identity)``.
-        """
-        beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
-        w = np.atleast_2d(np.asarray(weights, dtype=np.float32))
-        check_batch(beta, N_IDENTITY, "identity")
-        check_batch(w, N_EXPRESSION, "weights")
-        if len(beta) != len(w):
-            raise ValueError(f"identity has {len(beta)} rows but weights has {len(w)}")
-        uniq, inverse = np.unique(beta, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        out = np.empty((len(beta), self.template.n_vertices, 3), dtype=np.float32)
-        for s in range(0, len(uniq), CHUNK):
-            group = uniq[s:s + CHUNK]
-            rows = np.flatnonzero((inverse >= s) & (inverse < s + len(group)))
-            parts = _IdentityParts(self, group)
-            for r in range(0, len(rows), CHUNK):
-                sel = rows[r:r + CHUNK]
-                out[sel] = self._express(parts, inverse[sel] - s, w[sel])
-        return out
-
-    def evaluate(self, identity: np.ndarray, weights: np.ndarray) -> FaceBatch:
-        """Meshes and their landmarks."""
-        v = self.vertices(identity, weights)
-        return FaceBatch(vertices=v, landmarks=self.landmarks(v))
-
-    def landmarks(self, vertices: np.ndarray) -> np.ndarray:
-        """The 68 landmarks ``[..., 68, 3]`` of meshes ``[..., N, 3]``."""
-        return self.template.landmark_points(vertices)
-
-    # ------------------------------------------------------------------
-    def _express(self, parts: "_IdentityParts", which: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def _express(self, parts: "IdentityParts", which: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Meshes of identities ``parts[which]`` with weights ``w``."""
         n = self.template.n_vertices
         w_lin = w.copy()
@@ -154,7 +176,7 @@ class SynthFace:
         angle = w[:, INDEX["jawOpen"]] * JAW_OPEN_ANGLE                       # [B]
         if np.any(angle != 0.0):
             jaw = self._jaw_vertices
-            verts[:, jaw] = _rotate_about_axis(verts[:, jaw], parts.hinge[which],
+            verts[:, jaw] = rotate_about_axis(verts[:, jaw], parts.hinge[which],
                                                angle[:, None] * self.jaw_weight[None, jaw])
         return verts
 
@@ -186,32 +208,11 @@ def jaw_hinge(template: FaceTemplate, anchors: Anchors, hinge_xi: np.ndarray = J
     return frame.to_world(hinge_xi[None])[0], frame.vectors_to_world(identity_fields(hinge_xi, anchors))
 
 
-class _IdentityParts:
+class IdentityParts:
     """What a group of identities contributes to every one of their frames."""
 
-    def __init__(self, model: SynthFace, beta: np.ndarray) -> None:
+    def __init__(self, model: SynthFaceBase, beta: np.ndarray) -> None:
         k, n = model.identity_basis.shape[:2]
         self.neutral = model.neutral(beta)
         self.jacobian = (beta @ model.identity_jacobian.reshape(k, n * 9)).reshape(len(beta), n, 3, 3)
         self.hinge = model.hinge[None] + np.einsum("bk,kpc->bpc", beta, model.hinge_identity)
-
-
-def _rotate_about_axis(points: np.ndarray, hinge: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """Rotate ``points [B, N, 3]`` about the axis through ``hinge [B, 2, 3]``
-    (from point 0 to point 1, right-handed) by ``angle [B, N]`` (Rodrigues)."""
-    axis = hinge[:, 1] - hinge[:, 0]
-    axis = (axis / np.linalg.norm(axis, axis=-1, keepdims=True)).astype(points.dtype)
-    pivot = (0.5 * (hinge[:, 0] + hinge[:, 1])).astype(points.dtype)
-    p = points - pivot[:, None]
-    kx, ky, kz = (axis[:, i, None] for i in range(3))
-    px, py, pz = p[..., 0], p[..., 1], p[..., 2]
-    cos, sin = np.cos(angle).astype(points.dtype), np.sin(angle).astype(points.dtype)
-    dot = (kx * px + ky * py + kz * pz) * (1.0 - cos)
-    cm1 = cos - 1.0
-    # add the displacement (not pivot + rotated offset), so angle 0 leaves a point bit-exact
-    out = points.copy()
-    out[..., 0] += px * cm1 + (ky * pz - kz * py) * sin + kx * dot
-    out[..., 1] += py * cm1 + (kz * px - kx * pz) * sin + ky * dot
-    out[..., 2] += pz * cm1 + (kx * py - ky * px) * sin + kz * dot
-    return out
-

@@ -35,14 +35,11 @@ from __future__ import annotations
 import numpy as np
 
 from models.face.anchors import Anchors
-from models.face.base import check_batch
 from models.face.calibration import Calibration, response
-from models.face.expression import ARKIT_NAMES, INDEX, N_EXPRESSION, jaw_weight
+from models.face.expression import ARKIT_NAMES, INDEX, jaw_weight
 from models.face.frame import FaceFrame
-from models.face.identity import NAMES as IDENTITY_NAMES
-from models.face.identity import N_IDENTITY, population_identity, sample_identities
 from models.face.mechanisms import EyelidClosure, JawMotion, Lips
-from models.face.model import CHUNK, FaceBatch, identity_bases, jaw_hinge
+from models.face.model import IdentityParts, SynthFaceBase, identity_bases, jaw_hinge
 from models.face.regions import front_weight, region_labels
 from models.face.secondary import TERMS, secondary_fields
 from models.face.style import N_STYLE, style_bases, style_matrices
@@ -65,7 +62,7 @@ MECHANISM_SHAPES = ("eyeBlinkLeft", "eyeBlinkRight", "jawOpen", "mouthClose") + 
 JACOBIAN_SCALE = 0.12
 
 
-class SynthFaceV2:
+class SynthFaceV2(SynthFaceBase):
     """SynthFace v2 on one template (a ``models.face.base.FaceModel``).
 
     Stateless after construction: every method is a pure function of its
@@ -73,7 +70,6 @@ class SynthFaceV2:
     """
 
     name = "synthface-2"
-    identity_names = IDENTITY_NAMES
 
     def __init__(self, template: FaceTemplate, calibration: Calibration | None = None) -> None:
         self.template = template
@@ -131,52 +127,8 @@ class SynthFaceV2:
             self.missing_mechanisms.append(name)
             return None
 
-    # ------------------------------------------------------------------ FaceModel
-    @property
-    def n_identity(self) -> int:
-        return N_IDENTITY
-
-    def sample_identities(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return sample_identities(n, rng)
-
-    def population_identity(self, index: int, seed: int = 0) -> np.ndarray:
-        return population_identity(index, seed)
-
-    def neutral(self, identity: np.ndarray) -> np.ndarray:
-        """Neutral meshes ``float32 [B, N, 3]`` of identities ``[B, 35]``."""
-        beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
-        check_batch(beta, N_IDENTITY, "identity")
-        k, n = self.identity_basis.shape[:2]
-        flat = beta @ self.identity_basis.reshape(k, n * 3)
-        return (self.template.vertices[None] + flat.reshape(-1, n, 3)).astype(np.float32)
-
-    def vertices(self, identity: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Meshes ``float32 [B, N, 3]`` from identities ``[B, 35]`` and ARKit
-        weights ``[B, 52]`` (zero weights give exactly ``neutral(identity)``)."""
-        beta = np.atleast_2d(np.asarray(identity, dtype=np.float32))
-        w = np.atleast_2d(np.asarray(weights, dtype=np.float32))
-        check_batch(beta, N_IDENTITY, "identity")
-        check_batch(w, N_EXPRESSION, "weights")
-        if len(beta) != len(w):
-            raise ValueError(f"identity has {len(beta)} rows but weights has {len(w)}")
-        uniq, inverse = np.unique(beta, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        out = np.empty((len(beta), self.template.n_vertices, 3), dtype=np.float32)
-        for s in range(0, len(uniq), CHUNK):
-            group = uniq[s:s + CHUNK]
-            rows = np.flatnonzero((inverse >= s) & (inverse < s + len(group)))
-            parts = _IdentityParts(self, group)
-            for r in range(0, len(rows), CHUNK):
-                sel = rows[r:r + CHUNK]
-                out[sel] = self._express(parts, inverse[sel] - s, w[sel])
-        return out
-
-    def evaluate(self, identity: np.ndarray, weights: np.ndarray) -> FaceBatch:
-        v = self.vertices(identity, weights)
-        return FaceBatch(vertices=v, landmarks=self.landmarks(v))
-
-    def landmarks(self, vertices: np.ndarray) -> np.ndarray:
-        return self.template.landmark_points(vertices)
+    def _parts(self, beta: np.ndarray) -> "_IdentityParts":
+        return _IdentityParts(self, beta)
 
     def effective_weights(self, weights: np.ndarray) -> np.ndarray:
         """The weights the mesh is made from: ``mouthClose`` capped by ``jawOpen``,
@@ -249,14 +201,13 @@ class SynthFaceV2:
         return verts
 
 
-class _IdentityParts:
-    """What a group of identities contributes to every one of their frames."""
+class _IdentityParts(IdentityParts):
+    """What a group of identities contributes to every one of their frames:
+    v1's (neutral, Jacobian, jaw joints), their face frames, styles, eyeballs
+    and lips at rest."""
 
     def __init__(self, model: SynthFaceV2, beta: np.ndarray) -> None:
-        k, n = model.identity_basis.shape[:2]
-        self.neutral = model.neutral(beta)
-        self.jacobian = (beta @ model.identity_jacobian.reshape(k, n * 9)).reshape(len(beta), n, 3, 3)
-        self.hinge = model.hinge[None] + np.einsum("bk,kpc->bpc", beta, model.hinge_identity)
+        super().__init__(model, beta)
         frame = FaceFrame.from_landmarks(model.template.landmark_points(self.neutral.astype(np.float64)))
         self.axes = frame.rotation                                             # [G, 3, 3]
         self.scale = frame.scale                                               # [G]

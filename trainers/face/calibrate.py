@@ -165,7 +165,7 @@ def skin_follow(template: FaceTemplate, hinge: np.ndarray, angle: float, glide: 
     """How much of the mandible's motion each vertex makes in the reference's
     ``jawOpen`` (``target [N, 3]``, normalised): the projection of the target
     on the rigid motion there, in [0, 1] ``[N]``."""
-    from models.face.mechanisms import rotate_about_axis
+    from models.geometry.rotation import rotate_about_axis
 
     frame = template.frame
     p = template.vertices.astype(np.float64)
