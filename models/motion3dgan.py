@@ -53,7 +53,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models import srvf
-from models.checkpoint import CheckpointError, load_checkpoint
+from models.checkpoint import CheckpointError, building, config_from_dict, load_checkpoint
 from models.constants import N_LANDMARKS
 from models.paths import CHECKPOINTS
 
@@ -61,6 +61,8 @@ FAMILY = "motion3dgan"
 
 #: the shipped checkpoint for the default SynthFace data
 DEFAULT_CHECKPOINT = CHECKPOINTS / "motion3dgan_synthface.safetensors"
+#: the dtype of every tensor of a Motion3DGAN checkpoint
+DTYPES = {"*": torch.float32}
 
 #: landmarks that expressions leave in place (iBUG-68: nose bridge 27-30, eye corners 36, 39, 42, 45)
 ANCHOR_LANDMARKS = (27, 28, 29, 30, 36, 39, 42, 45)
@@ -98,8 +100,8 @@ class Motion3DGANConfig:
         return {**asdict(self), "labels": list(self.labels)}
 
     @staticmethod
-    def from_dict(d: dict) -> Motion3DGANConfig:
-        return Motion3DGANConfig(**{**d, "labels": tuple(d["labels"])})
+    def from_dict(d: dict, path: str | Path = "checkpoint") -> Motion3DGANConfig:
+        return config_from_dict(Motion3DGANConfig, d, path)
 
 
 @dataclass
@@ -225,14 +227,29 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def check_config(path: str | Path, cfg: Motion3DGANConfig) -> None:
+    """Refuse a config the runtime cannot drive: the model gathers no stored index table,
+    but its labels index the per-label length buffers and ``ANCHOR_LANDMARKS`` index its
+    landmarks, so the labels must be distinct and non-empty and the landmarks iBUG-68."""
+    if not cfg.labels or len(set(cfg.labels)) != len(cfg.labels) or not all(cfg.labels):
+        raise CheckpointError(f"{path}: expression labels {list(cfg.labels)} must be distinct non-empty names")
+    if cfg.landmarks != N_LANDMARKS:
+        raise CheckpointError(f"{path}: a model of {cfg.landmarks} landmarks; motions drive the {N_LANDMARKS} "
+                              f"of {LANDMARK_SCHEME} (anchors {list(ANCHOR_LANDMARKS)})")
+    sizes = {"steps": cfg.steps, "noise": cfg.noise, "channels": cfg.channels,
+             "critic_channels": cfg.critic_channels, "base_steps": cfg.base_steps}
+    if min(sizes.values()) < 1:
+        raise CheckpointError(f"{path}: config sizes must be positive, got {sizes}")
+
+
 def load_motion3dgan(path: str | Path = DEFAULT_CHECKPOINT) -> Motion3DGAN:
     """A Motion3DGAN from its checkpoint (eval mode); a bad file is a ``CheckpointError`` naming it."""
-    meta, state = load_checkpoint(path, family=FAMILY)
-    try:
-        model = Motion3DGAN(Motion3DGANConfig.from_dict(meta.config))
+    meta, state = load_checkpoint(path, family=FAMILY, dtypes=DTYPES)
+    cfg = Motion3DGANConfig.from_dict(meta.config, path)
+    check_config(path, cfg)
+    with building(path, "Motion3DGAN"):
+        model = Motion3DGAN(cfg)
         model.load_state_dict(state)
-    except (TypeError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: does not match the Motion3DGAN model ({exc})") from exc
     return model.eval()
 
 

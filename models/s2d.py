@@ -30,12 +30,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import CheckpointMeta, check_topology, config_from_dict, load_checkpoint
+from models.checkpoint import (
+    CheckpointError, CheckpointMeta, building, check_index, check_topology, config_from_dict, load_checkpoint,
+    tensor_of,
+)
 from models.layers import SpiralConv, SpiralTopology, Upsample, chunked
 from models.srvf import normalise_landmarks
 
 FAMILY = "s2d"
 N_LANDMARKS = 68
+#: the dtypes an S2D-Dec checkpoint stores (first matching name pattern): index tables int64, the rest float32
+DTYPES = {"*.spirals": torch.int64, "*.idx": torch.int64, "*": torch.float32}
 #: meshes per internal chunk of a forward (measured best on a 2-core CPU)
 DECODE_CHUNK = 2
 
@@ -52,8 +57,8 @@ class S2DConfig:
     scale_output: bool = True
 
     @staticmethod
-    def from_dict(d: dict) -> S2DConfig:
-        return config_from_dict(S2DConfig, d)
+    def from_dict(d: dict, path: str | Path = "checkpoint") -> S2DConfig:
+        return config_from_dict(S2DConfig, d, path)
 
 
 @dataclass(frozen=True)
@@ -212,13 +217,46 @@ def build_s2d(template, cache_dir: str | Path, **config) -> S2DDecoder:
     return S2DDecoder(cfg, topo)
 
 
+def check_tables(path: str | Path, config: S2DConfig, state: dict[str, torch.Tensor]) -> None:
+    """Refuse a checkpoint whose index tables do not fit ``config``'s mesh levels
+    (``CheckpointError`` naming the file, the tensor and the bad range).
+
+    Level ``l`` has ``sizes[l]`` vertices plus a dummy row. ``decoder.convs.{b}.spirals``
+    (level ``l = levels - 1 - b``) and ``decoder.out.spirals`` (level 0) gather from level
+    ``l``: ``[sizes[l] + 1, spiral_lengths[l]]``, entries in ``[0, sizes[l]]`` (the dummy
+    included). ``decoder.ups.{b}.idx`` (with its ``weights``) up-samples level ``l + 1`` to
+    ``l``: ``[sizes[l], 3]``, entries in ``[0, sizes[l + 1])`` (coarse vertices only)."""
+    sizes, lengths = config.sizes, config.spiral_lengths
+    levels = len(sizes) - 1
+    if levels < 1 or min(sizes) < 1 or len(lengths) < len(sizes) or min(lengths) < 1:
+        raise CheckpointError(f"{path}: config sizes {list(sizes)} with spiral lengths {list(lengths)} "
+                              "are not a mesh hierarchy (two levels or more, a spiral length per level)")
+    spirals = {f"decoder.convs.{b}.spirals": levels - 1 - b for b in range(levels)}
+    spirals["decoder.out.spirals"] = 0
+    for name, level in spirals.items():
+        table = tensor_of(path, state, name, (sizes[level] + 1, lengths[level]))
+        check_index(path, name, table, sizes[level] + 1, f"mesh level {level} ({sizes[level]} vertices + dummy)")
+    for b in range(levels):
+        level = levels - 1 - b
+        idx = tensor_of(path, state, f"decoder.ups.{b}.idx", (sizes[level], 3))
+        tensor_of(path, state, f"decoder.ups.{b}.weights", (sizes[level], 3))
+        check_index(path, f"decoder.ups.{b}.idx", idx, sizes[level + 1],
+                    f"mesh level {level + 1} ({sizes[level + 1]} vertices)")
+
+
 def load_s2d(path: str | Path, topology_id: str | None = None) -> tuple[S2DDecoder, CheckpointMeta]:
-    """Rebuild a decoder from its checkpoint alone; refuse another topology."""
-    meta, state = load_checkpoint(path, family=FAMILY)
+    """Rebuild a decoder from its checkpoint alone; refuse another topology, and a file whose
+    config or tables do not fit the decoder (``check_tables``), with a ``CheckpointError``."""
+    meta, state = load_checkpoint(path, family=FAMILY, dtypes=DTYPES)
     if topology_id is not None:
         check_topology(meta, topology_id, path)
-    cfg = S2DConfig.from_dict(meta.config)
-    model = S2DDecoder(cfg)
-    model.load_state_dict(state)
+    cfg = S2DConfig.from_dict(meta.config, path)
+    if cfg.topology_id != meta.topology_id:
+        raise CheckpointError(f"{path}: its config is for topology {cfg.topology_id}, "
+                              f"its metadata says {meta.topology_id}")
+    check_tables(path, cfg, state)
+    with building(path, "S2D-Dec"):
+        model = S2DDecoder(cfg)
+        model.load_state_dict(state)
     model.eval()
     return model, meta

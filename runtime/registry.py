@@ -4,9 +4,12 @@ ids, and reports what is loaded and what is not (and why).
 Where it looks: each ``--models`` path in order (a folder of
 ``.safetensors`` files, or one file), then the shipped checkpoints
 (``models/checkpoints``). The first loadable checkpoint of each family the
-runtime uses wins; one that fails (missing, corrupt, another topology) is
-reported with its file and the reason, and the next candidate of the family
-is tried. Nothing is unpickled: checkpoints are safetensors files.
+runtime uses wins; one that fails is reported with its file and the reason,
+and the next candidate of the family is tried. Failing means: missing,
+corrupt, another topology, or refused by the load-time checks
+(``models.checkpoint``: metadata of the wrong type, NaN or Inf weights, a
+config or an index table that does not fit its model), each a
+``CheckpointError``. Nothing is unpickled: checkpoints are safetensors files.
 """
 
 from __future__ import annotations

@@ -56,14 +56,21 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
-from models.checkpoint import CheckpointError, CheckpointMeta, check_topology, load_checkpoint, save_checkpoint
+from models.checkpoint import (
+    CheckpointError, CheckpointMeta, building, check_index, check_topology, config_from_dict, load_checkpoint,
+    save_checkpoint, tensor_of,
+)
 from models.constants import EPS_LENGTH, MM_PER_M
 from models.neutral.base import Neutralizer, as_batch
 
 FAMILY = "neutral_classical"
+#: the dtypes of its checkpoint (``save_classical``): index tables int64, the rest float32
+DTYPES = {"faces": torch.int64, "pins": torch.int64, "normal_faces": torch.int64, "residue_faces": torch.int64,
+          "*": torch.float32}
 #: residue components per triangle: rot_u, rot_w, spin, log stretch along the axis, across it
 RESIDUE_DIM = 5
 #: the full in-plane change before the shear is dropped: rot_u, rot_w, spin, log-stretch tensor (11, 12, 22)
@@ -101,8 +108,8 @@ class ClassicalConfig:
     seed: int = 0
 
     @staticmethod
-    def from_dict(d: dict) -> ClassicalConfig:
-        return ClassicalConfig(**{f.name: d[f.name] for f in fields(ClassicalConfig) if f.name in d})
+    def from_dict(d: dict, path: str | Path = "checkpoint") -> ClassicalConfig:
+        return config_from_dict(ClassicalConfig, d, path)
 
 
 # ---------------------------------------------------------------- triangles on the sphere
@@ -585,13 +592,43 @@ def save_classical(model: Classical, path: str | Path) -> Path:
     return save_checkpoint(path, state, model.meta())
 
 
+def check_tables(path: str | Path, state: dict) -> None:
+    """Refuse a checkpoint whose index tables point outside what they index, or whose
+    tensors' shapes disagree (``CheckpointError`` naming the file and the tensor).
+
+    ``reference [N, 3]`` fixes N, ``faces [F, 3]`` (entries in ``[0, N)``) fixes F;
+    ``pins [P]`` index the N vertices, ``normal_faces [Fn]`` and ``residue_faces [Fr]``
+    the F triangles; every other tensor's shape follows from N, F, Fn, Fr and the sizes
+    of ``normal_basis [K, 2 Fn]``, ``linear [R, 2 Fn]`` and ``centres [C, K]``."""
+    n = tensor_of(path, state, "reference", (None, 3)).shape[0]
+    faces = tensor_of(path, state, "faces", (None, 3))
+    check_index(path, "faces", faces, n, f"the {n} vertices of 'reference'")
+    check_index(path, "pins", tensor_of(path, state, "pins", (None,)), n, f"the {n} vertices of 'reference'")
+    f = len(faces)
+    for name in ("normal_faces", "residue_faces"):
+        check_index(path, name, tensor_of(path, state, name, (None,)), f, f"the {f} triangles of 'faces'")
+    fn, fr = len(state["normal_faces"]), len(state["residue_faces"])
+    k = tensor_of(path, state, "normal_basis", (None, 2 * fn)).shape[0]
+    r = tensor_of(path, state, "linear", (None, 2 * fn)).shape[0]
+    c = tensor_of(path, state, "centres", (None, k)).shape[0]
+    shapes = {"base": (fn, 3), "tangent": (fn, 3), "axes": (f,), "normal_mean": (2 * fn,), "normal_scale": (k,),
+              "linear_bias": (r,), "widths": (c,), "rbf_weights": (c, r), "residue_mean": (RESIDUE_DIM * fr,),
+              "residue_basis": (r, RESIDUE_DIM * fr)}
+    for name, shape in shapes.items():
+        tensor_of(path, state, name, shape)
+
+
 def load_classical(path: str | Path, topology_id: str | None = None) -> Classical:
-    """A ``neutral_classical`` checkpoint; refused if it was fitted for another topology."""
-    meta, state = load_checkpoint(path, family=FAMILY)
+    """A ``neutral_classical`` checkpoint; refused (``CheckpointError`` naming the file) if it was
+    fitted for another topology, or its config or tables do not fit (``check_tables``)."""
+    meta, state = load_checkpoint(path, family=FAMILY, dtypes=DTYPES)
     if topology_id is not None:
         check_topology(meta, topology_id, path)
     missing = [f.name for f in fields(ClassicalParams) if f.name not in state]
     if missing:
         raise CheckpointError(f"{path}: a neutral_classical checkpoint without {', '.join(missing)}")
+    config = ClassicalConfig.from_dict(meta.config, path)
+    check_tables(path, state)
     params = ClassicalParams(**{f.name: state[f.name].numpy() for f in fields(ClassicalParams)})
-    return Classical(ClassicalConfig.from_dict(meta.config), params, meta.topology_id, meta.data, meta.metrics)
+    with building(path, "classical neutralizer"):             # the Poisson factor of a degenerate mesh
+        return Classical(config, params, meta.topology_id, meta.data, meta.metrics)

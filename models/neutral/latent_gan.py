@@ -52,10 +52,16 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from models.checkpoint import CheckpointMeta, check_topology, config_from_dict, load_checkpoint
+from models.checkpoint import (
+    CheckpointError, CheckpointMeta, building, check_index, check_topology, config_from_dict, config_parts,
+    load_checkpoint, tensor_of,
+)
 from models.neutral.base import Neutralizer, as_batch
 
 FAMILY = "neutral_latent_gan"
+#: the dtypes of its checkpoint: the pyramid's index tables int64, the rest float32
+DTYPES = {"pyramid.lap_index*": torch.int64, "pyramid.keep*": torch.int64, "pyramid.up_idx*": torch.int64,
+          "*": torch.float32}
 #: per-vertex standard deviations are floored at this share of their median (still vertices)
 STD_FLOOR_SHARE = 0.05
 #: meshes per forward inside ``neutralize`` / ``reconstruct`` (bounds the memory of a big batch)
@@ -86,8 +92,8 @@ class LatentGanConfig:
     residual: bool = True                           #: ``neutralize`` gives the residual output
 
     @staticmethod
-    def from_dict(d: dict) -> LatentGanConfig:
-        return config_from_dict(LatentGanConfig, d)
+    def from_dict(d: dict, path: str | Path = "checkpoint") -> LatentGanConfig:
+        return config_from_dict(LatentGanConfig, d, path)
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,8 @@ class LatentGanShape:
     n_identities: int                 #: classes of the identity classifier (training identities)
 
     @staticmethod
-    def from_dict(d: dict) -> LatentGanShape:
-        return LatentGanShape(tuple(d["sizes"]), tuple(d["laplacian_nnz"]), int(d["n_identities"]))
+    def from_dict(d: dict, path: str | Path = "checkpoint") -> LatentGanShape:
+        return config_from_dict(LatentGanShape, d, path)
 
 
 @dataclass(frozen=True)
@@ -462,12 +468,42 @@ def build_latent_gan(template, cache_dir: str | Path, config: LatentGanConfig = 
     return LatentGan(net, template.topology_id)
 
 
+def check_tables(path: str | Path, shape: LatentGanShape, state: dict[str, torch.Tensor]) -> None:
+    """Refuse a checkpoint whose mesh pyramid does not fit ``shape`` (``CheckpointError``
+    naming the file, the tensor and the bad range): the sparse matrices are built without
+    torch's invariant checks, so an index past a level's vertices must never reach them.
+
+    Level ``i`` has ``N_i = sizes[i]`` vertices: ``pyramid.lap_index{i} [2, nnz_i]`` (with
+    ``lap_value{i} [nnz_i]``) rows and columns in ``[0, N_i)``; ``pyramid.keep{i} [N_{i+1}]``
+    in ``[0, N_i)``; ``pyramid.up_idx{i} [N_i, 3]`` (with ``up_w{i}``) in ``[0, N_{i+1})``."""
+    sizes, nnz = shape.sizes, shape.laplacian_nnz
+    if not sizes or min(sizes) < 1 or len(nnz) != len(sizes) or min(nnz) < 0 or shape.n_identities < 0:
+        raise CheckpointError(f"{path}: shape {asdict(shape)} is not a mesh pyramid (positive sizes, "
+                              "one Laplacian size per level)")
+    for i, n in enumerate(sizes):
+        name = f"pyramid.lap_index{i}"
+        check_index(path, name, tensor_of(path, state, name, (2, nnz[i])), n, f"mesh level {i} ({n} vertices)")
+        tensor_of(path, state, f"pyramid.lap_value{i}", (nnz[i],))
+    for i in range(len(sizes) - 1):
+        name = f"pyramid.keep{i}"
+        check_index(path, name, tensor_of(path, state, name, (sizes[i + 1],)), sizes[i],
+                    f"mesh level {i} ({sizes[i]} vertices)")
+        name = f"pyramid.up_idx{i}"
+        check_index(path, name, tensor_of(path, state, name, (sizes[i], 3)), sizes[i + 1],
+                    f"mesh level {i + 1} ({sizes[i + 1]} vertices)")
+        tensor_of(path, state, f"pyramid.up_w{i}", (sizes[i], 3))
+
+
 def load_latent_gan(path: str | Path, topology_id: str | None = None) -> LatentGan:
-    """Rebuild the method from its checkpoint alone; refuse a checkpoint for another topology."""
-    meta, state = load_checkpoint(path, family=FAMILY)
+    """Rebuild the method from its checkpoint alone; refuse (``CheckpointError`` naming the file)
+    a checkpoint for another topology, or one whose config or pyramid does not fit."""
+    meta, state = load_checkpoint(path, family=FAMILY, dtypes=DTYPES)
     if topology_id is not None:
         check_topology(meta, topology_id, path)
-    net = LatentGanNet(LatentGanConfig.from_dict(meta.config["config"]),
-                       LatentGanShape.from_dict(meta.config["shape"]))
-    net.load_state_dict(state)
+    config, shape = config_parts(meta.config, ("config", "shape"), path)
+    config, shape = LatentGanConfig.from_dict(config, path), LatentGanShape.from_dict(shape, path)
+    check_tables(path, shape, state)
+    with building(path, "latent GAN"):
+        net = LatentGanNet(config, shape)
+        net.load_state_dict(state)
     return LatentGan(net, meta.topology_id, meta.data, meta.metrics)

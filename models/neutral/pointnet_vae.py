@@ -65,10 +65,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import CheckpointMeta, check_topology, config_from_dict, load_checkpoint
+from models.checkpoint import (
+    CheckpointError, CheckpointMeta, building, check_index, check_topology, config_from_dict, load_checkpoint,
+    tensor_of,
+)
 from models.neutral.base import Neutralizer, as_batch
 
 FAMILY = "neutral_pointnet_vae"
+#: the dtypes of its checkpoint: the point subset and batch-norm counters int64, the rest float32
+DTYPES = {"points": torch.int64, "*.num_batches_tracked": torch.int64, "*": torch.float32}
 #: the point features the encoder accepts and their channels per point
 #: octaves of the sine/cosine encoding of "fourier_offset"
 FOURIER_OCTAVES = 6
@@ -119,8 +124,8 @@ class PointNetVaeConfig:
         return self.n_points if 0 < self.n_points < self.n_vertices else self.n_vertices
 
     @staticmethod
-    def from_dict(d: dict) -> PointNetVaeConfig:
-        return config_from_dict(PointNetVaeConfig, d)
+    def from_dict(d: dict, path: str | Path = "checkpoint") -> PointNetVaeConfig:
+        return config_from_dict(PointNetVaeConfig, d, path)
 
 
 @dataclass(frozen=True)
@@ -427,11 +432,27 @@ def build_pointnet_vae(template, config: PointNetVaeConfig = PointNetVaeConfig()
     return PointNetVae(net, template.topology_id)
 
 
+def check_tables(path: str | Path, config: PointNetVaeConfig, state: dict[str, torch.Tensor]) -> None:
+    """Refuse a checkpoint whose encoder point subset does not fit the face (``CheckpointError``
+    naming the file, the tensor and the bad range): ``points [encoder_points]`` gathers from
+    the ``n_vertices`` rows of a mesh and of ``mean [n_vertices, 3]``."""
+    n = config.n_vertices
+    if n < 1:
+        raise CheckpointError(f"{path}: config n_vertices must be positive, got {n}")
+    tensor_of(path, state, "mean", (n, 3))
+    check_index(path, "points", tensor_of(path, state, "points", (config.encoder_points,)), n,
+                f"the face's {n} vertices")
+
+
 def load_pointnet_vae(path: str | Path, topology_id: str | None = None) -> PointNetVae:
-    """Rebuild the method from its checkpoint alone; refuse a checkpoint for another topology."""
-    meta, state = load_checkpoint(path, family=FAMILY)
+    """Rebuild the method from its checkpoint alone; refuse (``CheckpointError`` naming the file)
+    a checkpoint for another topology, or one whose config or point subset does not fit."""
+    meta, state = load_checkpoint(path, family=FAMILY, dtypes=DTYPES)
     if topology_id is not None:
         check_topology(meta, topology_id, path)
-    net = PointNetVaeNet(PointNetVaeConfig.from_dict(meta.config))
-    net.load_state_dict(state)
+    config = PointNetVaeConfig.from_dict(meta.config, path)
+    check_tables(path, config, state)
+    with building(path, "PointNet VAE"):
+        net = PointNetVaeNet(config)
+        net.load_state_dict(state)
     return PointNetVae(net, meta.topology_id, meta.data, meta.metrics)

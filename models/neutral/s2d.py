@@ -33,7 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.checkpoint import CheckpointMeta, check_topology, load_checkpoint, save_checkpoint
+from models.checkpoint import (
+    CheckpointError, CheckpointMeta, check_topology, config_from_dict, load_checkpoint, save_checkpoint, tensor_of,
+)
 from models.constants import N_LANDMARKS
 from models.face import FaceTemplate
 from models.neutral.base import Neutralizer, as_batch
@@ -43,6 +45,8 @@ FAMILY = "neutral_landmarks"
 DEFAULT_RIDGE = 1e-10
 #: rows per S2D-Dec forward
 BATCH = 32
+#: the dtype of every tensor of its checkpoint (``LandmarkEstimator.save`` writes float64)
+DTYPES = {"*": torch.float64}
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,19 @@ def fit_landmark_estimator(expressive: np.ndarray, neutral: np.ndarray,
 
 
 def load_landmark_estimator(path: str | Path, topology_id: str | None = None) -> LandmarkEstimator:
-    meta, state = load_checkpoint(path, family=FAMILY)
+    """The estimator of a ``neutral_landmarks`` checkpoint; a ``CheckpointError`` naming the file
+    for another topology, a config that does not fit, or tensors not of the 68 landmarks' shapes."""
+    meta, state = load_checkpoint(path, family=FAMILY, dtypes=DTYPES)
     if topology_id is not None:
         check_topology(meta, topology_id, path)
-    cfg = LandmarkEstimatorConfig(**meta.config)
-    return LandmarkEstimator(state["mean_x"].numpy(), state["coef"].numpy(), state["mean_y"].numpy(), cfg)
+    cfg = config_from_dict(LandmarkEstimatorConfig, meta.config, path)
+    if cfg.topology_id != meta.topology_id:
+        raise CheckpointError(f"{path}: its config is for topology {cfg.topology_id}, "
+                              f"its metadata says {meta.topology_id}")
+    k = N_LANDMARKS * 3
+    mean_x, coef, mean_y = (tensor_of(path, state, name, shape).numpy()
+                            for name, shape in (("mean_x", (k,)), ("coef", (k, k)), ("mean_y", (k,))))
+    return LandmarkEstimator(mean_x, coef, mean_y, cfg)
 
 
 class S2DNeutralizer(Neutralizer):

@@ -167,6 +167,8 @@ class Cascade:
 # ---- checkpoint ----------------------------------------------------------------------------------
 
 FAMILY = "tracker"
+#: the dtype of each tensor of its checkpoint (``save_tracker``: regressors float16)
+DTYPES = {"stage*.weights": "float16", "stage*.mean": "float32", "stage*.scale": "float32"}
 
 
 def save_tracker(path, cascade: Cascade, data: dict | None = None, metrics: dict | None = None):
@@ -189,22 +191,57 @@ def save_tracker(path, cascade: Cascade, data: dict | None = None, metrics: dict
     return save_checkpoint(path, state, meta)
 
 
+def _check_stages(path, state: dict, stages: int, thetas: int | None) -> None:
+    """Refuse stage tensors that are missing, extra, or not of the features' and the model's sizes:
+    ``stage{k}.weights [D + 1, P]``, ``stage{k}.mean`` and ``.scale [D]`` with ``D`` the HOG and
+    displacement features of the 68 landmarks and ``P`` the model's coefficients (``thetas``;
+    None: any, the same for every stage)."""
+    from models.checkpoint import CheckpointError, tensor_of
+    from models.constants import N_LANDMARKS
+
+    d = N_LANDMARKS * ((PATCH // CELL) ** 2 * BINS + 2)
+    names = {f"stage{k}.{part}" for k in range(stages) for part in ("weights", "mean", "scale")}
+    extra = sorted(set(state) - names)
+    if extra:
+        raise CheckpointError(f"{path}: tensors {', '.join(map(repr, extra))} beyond its {stages} trained stages")
+    for k in range(stages):
+        p = tensor_of(path, state, f"stage{k}.weights", (d + 1, thetas)).shape[1]
+        thetas = p if thetas is None else thetas
+        tensor_of(path, state, f"stage{k}.mean", (d,))
+        tensor_of(path, state, f"stage{k}.scale", (d,))
+
+
 def load_tracker(path, face=None, cache=None) -> Cascade:
     """The cascade of a ``tracker`` checkpoint with its fitter (the bilinear model from the cache,
-    or built); refuses a checkpoint for another topology."""
-    from models.checkpoint import check_topology, load_checkpoint
+    or built); refuses (``CheckpointError`` naming the file) a checkpoint for another topology,
+    a config that does not fit, or stage tensors not of the features' and the model's sizes."""
+    import torch
+
+    from models.checkpoint import (
+        CheckpointError, building, check_topology, config_from_dict, config_parts, load_checkpoint,
+    )
     from models.face import synthface
     from models.tracking.bilinear import BilinearConfig, load_bilinear
     from models.tracking.fit import FitConfig
 
-    meta, state = load_checkpoint(path, family=FAMILY)
+    dtypes = {pattern: getattr(torch, name) for pattern, name in DTYPES.items()}
+    meta, state = load_checkpoint(path, family=FAMILY, dtypes=dtypes)
     face = face or synthface()
     check_topology(meta, face.template.topology_id, path)
-    cfg = meta.config
-    model = load_bilinear(face, BilinearConfig(**cfg["bilinear"]), cache=cache)
-    fitter = LandmarkFitter(model, face.template, FitConfig(**cfg["fit"]))
-    n = int(cfg["trained_stages"])
-    return Cascade(fitter, CascadeConfig(**cfg["cascade"]),
+    cascade, fit, bilinear, n = config_parts(meta.config, ("cascade", "fit", "bilinear", "trained_stages"), path)
+    cascade = config_from_dict(CascadeConfig, cascade, path)
+    fit = config_from_dict(FitConfig, fit, path)
+    bilinear = config_from_dict(BilinearConfig, bilinear, path)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise CheckpointError(f"{path}: trained_stages must be a count, got {n!r}")
+    if min(bilinear.identities, bilinear.id_dims, bilinear.exp_dims) < 1:
+        raise CheckpointError(f"{path}: bilinear config {asdict(bilinear)} needs positive sizes")
+    _check_stages(path, state, n, None)
+    model = load_bilinear(face, bilinear, cache=cache)
+    _check_stages(path, state, n, model.id_dims + model.exp_dims)
+    with building(path, "tracker"):
+        fitter = LandmarkFitter(model, face.template, fit)
+    return Cascade(fitter, cascade,
                    [state[f"stage{k}.weights"].numpy().astype(np.float32) for k in range(n)],
                    [state[f"stage{k}.mean"].numpy() for k in range(n)],
                    [state[f"stage{k}.scale"].numpy() for k in range(n)])
