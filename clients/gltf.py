@@ -360,13 +360,14 @@ def _fit_rig(verts: np.ndarray, base: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    """Write through a temporary file beside ``path``, so a failed write leaves no half file."""
-    part = path.with_name(path.name + ".part")
+    """Write atomically (``clients.recording.replacing``): a failed or killed write
+    leaves the previous file or the complete new one, never a half file."""
+    from clients.recording import replacing
+
     try:
-        part.write_bytes(data)
-        os.replace(part, path)
+        with replacing(path) as fh:
+            fh.write(data)
     except OSError as e:
-        part.unlink(missing_ok=True)
         raise OSError(e.errno, f"cannot write the glTF file: {e.strerror or e}", str(path)) from e
 
 

@@ -7,7 +7,21 @@
 It connects like ``clients.python.FacecastClient`` (``--url``, ZeroMQ or
 WebSocket), takes every frame of one stream (the named one, or the first
 that sends) from its first frame for ``--seconds`` or until the stream
-ends, and writes them. Ctrl-C stops early and still writes what came.
+ends, and writes them.
+
+Stopping: SIGINT (Ctrl-C), SIGTERM and SIGHUP alike stop the take early and
+write the frames received so far, with a note on stderr that says which
+signal stopped it (``StopSignals`` holds them while it records and writes,
+and gives the previous handlers back after). A second one aborts: nothing
+is written and the output is left as it was.
+
+Every output is written atomically: a temporary file (or folder) beside
+``--out``, flushed to disk, then renamed over it. Whenever the process dies,
+``--out`` holds the previous take or the complete new one, never a cut one
+(a kill -9 mid-write may leave the hidden ``.NAME.*.part`` beside it). A
+folder take replaces a previous one in two renames: killed between them,
+the previous take is whole in ``.NAME.*.old``. A folder holding anything
+but a take is never replaced (refused before recording).
 
 Times: a take's ``t`` is the stream's frame grid from the take's first
 frame, ``(seq - seq0) / fps`` summed frame by frame (so it stays right
@@ -20,7 +34,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
+import os
+import re
+import secrets
+import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +51,55 @@ from tqdm import tqdm
 
 from clients.python import FacecastClient, FacecastError, MeshFrame, StreamEnd
 from clients.python.core import DEFAULT_TIMEOUT, DEFAULT_URL
+from clients.recording import fsync_folder
 from runtime.protocol import BLENDSHAPE_NAMES
 
 FORMATS = (".npz", ".glb")
+#: the signals that stop a take early (those this platform has)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: longest wait for a frame between two looks at whether a stop signal came (s)
+STOP_POLL_S = 0.1
+#: what a folder take holds; a folder holding anything else is not replaced
+TAKE_FILES = re.compile(r"^(frames\.csv|frame_\d{6}\.ply)$")
+
+
+class Stopped(KeyboardInterrupt):
+    """A second stop signal (see ``StopSignals``): abort what is under way."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
+
+
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP held while in its ``with`` block.
+
+    The first one is only noted (``received``: its name; ``take`` looks at it
+    between frames and stops); a second raises ``Stopped`` in the main
+    thread. The previous handlers come back when the block ends. Outside the
+    main thread (where Python cannot set handlers) it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.received is not None:
+            raise Stopped(signum)
+        self.signum, self.received = signum, signal.Signals(signum).name
 
 
 @dataclass
@@ -43,6 +110,7 @@ class Take:
     frames: list[MeshFrame]
     dropped: int
     ended: str | None = None          #: the stream's end reason, when it ended during the take
+    stopped: str | None = None        #: the signal that stopped the take early ("SIGTERM", ...)
 
     @property
     def t(self) -> np.ndarray:
@@ -61,8 +129,12 @@ class Take:
         return np.stack([f.weights for f in self.frames]).astype(np.float32)
 
 
-def take(client: FacecastClient, stream: str | None, seconds: float, show: bool = True) -> Take:
+def take(client: FacecastClient, stream: str | None, seconds: float, show: bool = True,
+         stop: StopSignals | None = None) -> Take:
     """Record ``seconds`` of ``stream`` (None: the first stream that sends).
+
+    Stops early, keeping the frames so far, on a signal ``stop`` notes (looked
+    at between frames, at least every ``STOP_POLL_S``) or on Ctrl-C.
 
     Raises:
         TimeoutError: no frame came for the client's timeout.
@@ -70,11 +142,25 @@ def take(client: FacecastClient, stream: str | None, seconds: float, show: bool 
     if stream is not None:
         client.subscribe([stream])
     frames: list[MeshFrame] = []
-    ended, elapsed = None, 0.0
+    ended, stopped, elapsed = None, None, 0.0
     bar = tqdm(total=round(seconds, 2), unit="s", desc="record", disable=not show, file=sys.stderr,
                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")
     try:
-        for event in client.events():
+        heard = time.monotonic()
+        while True:
+            if stop is not None and stop.received:
+                stopped = stop.received
+                break
+            event = client.poll(STOP_POLL_S)
+            if event is None:
+                if time.monotonic() - heard < client.timeout:
+                    continue
+                if not frames:
+                    raise TimeoutError(f"{client.url}: no frame of {stream or 'any stream'} within "
+                                       f"{client.timeout:g} s (is it open? `facecast stats` lists the streams)")
+                ended = "silent"
+                break
+            heard = time.monotonic()
             if isinstance(event, StreamEnd):
                 if event.stream == stream:
                     ended = event.reason
@@ -91,18 +177,18 @@ def take(client: FacecastClient, stream: str | None, seconds: float, show: bool 
             bar.update(round(min(elapsed, seconds) - bar.n, 2))
             if elapsed >= seconds:
                 break
-    except KeyboardInterrupt:
-        print("record: stopped; writing what came", file=sys.stderr)
-    except TimeoutError:
-        if not frames:
-            raise TimeoutError(f"{client.url}: no frame of {stream or 'any stream'} within {client.timeout:g} s "
-                               f"(is it open? `facecast stats` lists the streams)") from None
-        ended = "silent"
+    except Stopped:
+        raise                                      # a second signal: abort
+    except KeyboardInterrupt:                      # Ctrl-C where no StopSignals holds SIGINT
+        stopped = "SIGINT"
     finally:
         bar.close()
+    if stopped:
+        _say(f"record: stopped early by {stopped} after {elapsed:.2f} of {seconds:g} s; "
+             + (f"writing the {len(frames)} frames received" if frames else "no frame had come"), sys.stderr)
     seqs = [f.seq for f in frames]
     dropped = sum(b - a - 1 for a, b in zip(seqs, seqs[1:]) if b > a + 1)
-    return Take(stream or "", frames, dropped, ended)
+    return Take(stream or "", frames, dropped, ended, stopped)
 
 
 def write(take_: Take, out: Path, tolerance_mm: float = 0.01) -> str:
@@ -123,7 +209,28 @@ def write(take_: Take, out: Path, tolerance_mm: float = 0.01) -> str:
                 f"{report.max_error_mm:.4f} mm{rig})")
     if suffix and not out.is_dir():
         raise ValueError(f"--out {out}: write .npz, .glb or a folder (a path ending in /)")
+    check_folder(out)
     return _write_folder(take_, out)
+
+
+def check_folder(out: Path) -> None:
+    """A folder take replaces ``out`` whole: it must be new, empty, or a previous
+    take (``frames.csv`` and ``frame_NNNNNN.ply`` files), never a folder of other files.
+
+    Raises:
+        ValueError: ``out`` is a file, or holds something else (the message names it).
+    """
+    if not out.name or out.resolve() == Path.cwd().resolve():
+        raise ValueError(f"--out {out}/: a folder take replaces its folder whole; name a new one (e.g. take/)")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"--out {out}/: a file, not a folder")
+    foreign = sorted(p.name for p in out.iterdir() if not (TAKE_FILES.match(p.name) and p.is_file()))
+    if foreign:
+        raise ValueError(f"--out {out}/ holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, "
+                         f"not a facecast take (frames.csv + frame_NNNNNN.ply); "
+                         f"a folder take replaces the whole folder, so choose a new or empty one")
 
 
 def _write_npz(take_: Take, out: Path) -> str:
@@ -154,21 +261,54 @@ def _write_npz(take_: Take, out: Path) -> str:
 
 
 def _write_folder(take_: Take, out: Path) -> str:
+    """Write the take into a temporary folder beside ``out``, then rename it to
+    ``out`` (a previous take there is moved aside first, then removed)."""
     import trimesh
 
-    out.mkdir(parents=True, exist_ok=True)
-    faces = take_.frames[0].faces
-    weights = take_.weights()
-    with open(out / "frames.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
+    part.mkdir()
+    try:
+        faces = take_.frames[0].faces
+        weights = take_.weights()
+        text = io.StringIO(newline="")
+        w = csv.writer(text)
         bs_columns = ["bs_" + n for n in BLENDSHAPE_NAMES] if weights is not None else []
         w.writerow(["file", "seq", "t", "wall_ns", "label"] + bs_columns)
         for i, (f, t) in enumerate(zip(take_.frames, take_.t)):
             name = f"frame_{i:06d}.ply"
-            trimesh.Trimesh(f.vertices, faces, process=False).export(out / name)
+            _write_synced(part / name, trimesh.Trimesh(f.vertices, faces, process=False).export(file_type="ply"))
             w.writerow([name, f.seq, f"{t:.6f}", f.wall_ns, f.label or ""]
                        + ([f"{x:.6f}" for x in weights[i]] if weights is not None else []))
+        _write_synced(part / "frames.csv", text.getvalue().encode())
+        fsync_folder(part)
+        if out.is_dir() and any(out.iterdir()):            # a previous take (check_folder): move it aside
+            old = out.with_name(f".{out.name}.{secrets.token_hex(4)}.old")
+            os.rename(out, old)
+            os.rename(part, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(part, out)                          # onto nothing, or onto an empty folder
+        fsync_folder(out.parent)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
     return f"{out}/ ({len(take_.frames)} PLY files and frames.csv)"
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _say(line: str, file) -> None:
+    """Print ``line``; a terminal gone with SIGHUP (EIO) does not stop the take."""
+    try:
+        print(line, file=file, flush=True)
+    except OSError:
+        pass
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -180,18 +320,33 @@ def cmd_record(args: argparse.Namespace) -> int:
         print("facecast record: --seconds must be positive", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    try:
-        with FacecastClient(args.url, control=args.control or False, token=args.token,
-                            timeout=args.timeout) as client:
-            recorded = take(client, args.stream, args.seconds, show=not args.quiet)
-        what = write(recorded, out, args.tolerance_mm)
-    except (FacecastError, TimeoutError, ValueError, OSError) as exc:
-        print(f"facecast record: {exc}", file=sys.stderr)
-        return 2
+    with StopSignals() as stop:
+        try:
+            if out.suffix.lower() not in FORMATS:
+                check_folder(out)                          # before recording, not after
+            with FacecastClient(args.url, control=args.control or False, token=args.token,
+                                timeout=args.timeout) as client:
+                recorded = take(client, args.stream, args.seconds, show=not args.quiet, stop=stop)
+            if recorded.stopped and not recorded.frames:
+                print(f"facecast record: stopped by {recorded.stopped} before the first frame; nothing written",
+                      file=sys.stderr)
+                return 128 + (stop.signum or signal.SIGINT)
+            what = write(recorded, out, args.tolerance_mm)
+            during = stop.received if not recorded.stopped else None
+        except Stopped as exc:
+            _say(f"facecast record: a second signal ({exc.name}): aborted; nothing written, "
+                 f"{out} left as it was", sys.stderr)
+            return 128 + exc.signum
+        except (FacecastError, TimeoutError, ValueError, OSError) as exc:
+            print(f"facecast record: {exc}", file=sys.stderr)
+            return 2
+    if during:
+        _say(f"record: {during} came while writing; the take was written first", sys.stderr)
     n = len(recorded.frames)
     end = f", stream {recorded.ended}" if recorded.ended else ""
-    print(f"record: {n} frames of {recorded.stream} ({recorded.t[-1]:.2f} s, {recorded.dropped} dropped{end}) "
-          f"-> {what} in {time.perf_counter() - start:.1f} s")
+    end += f", stopped early by {recorded.stopped}" if recorded.stopped else ""
+    _say(f"record: {n} frames of {recorded.stream} ({recorded.t[-1]:.2f} s, {recorded.dropped} dropped{end}) "
+         f"-> {what} in {time.perf_counter() - start:.1f} s", sys.stdout)
     return 0
 
 

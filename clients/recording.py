@@ -26,18 +26,23 @@ key                   array               meaning
 ``seq``               int64 [T]           optional: each frame's ``seq`` in its live stream
 ====================  ==================  ==========================================
 
-``save_recording`` writes one from frames, ``load_recording`` reads and
-checks one, and ``RecordingSource`` plays it (cut into clips where the
-label or subject changes). ``opener`` is this module's ``facecast.sources``
+``save_recording`` writes one from frames (atomically, through
+``replacing``: a kill at any moment leaves the previous file or the
+complete new one), ``load_recording`` reads and checks one, and
+``RecordingSource`` plays it (cut into clips where the label or subject
+changes). ``opener`` is this module's ``facecast.sources``
 entry: it opens any URI that ends in ``.npz``.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -133,9 +138,48 @@ def save_recording(path: str | Path, recording: Recording) -> Path:
         arrays["scalar_name"] = np.array(r.scalar_name)
     _check(arrays, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:
+    with replacing(path) as fh:
         np.savez(fh, **arrays)
     return path
+
+
+@contextmanager
+def replacing(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file to write in place of ``path``, atomically.
+
+    The block writes a temporary file beside ``path`` (``.NAME.<random>.part``,
+    same folder, so same file system); when it ends without an error the file
+    is flushed to disk (fsync) and renamed over ``path`` (``os.replace``), and
+    the folder synced. Killed or failing at any moment, ``path`` is the
+    previous file or the complete new one, never cut; an error (Ctrl-C
+    included) removes the temporary file.
+    """
+    path = Path(path)
+    part = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        with open(part, "xb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk, where the platform can."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_recording(path: str | Path) -> Recording:

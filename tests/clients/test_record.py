@@ -1,9 +1,14 @@
 """clients/record.py: ``facecast record`` from a live runtime to .npz, .glb
-and a folder of PLY files, and its errors."""
+and a folder of PLY files, its errors, stop signals and atomic writes."""
 
 from __future__ import annotations
 
 import csv
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,8 +19,8 @@ import zmq
 
 from clients.gltf import read_glb_frames, read_glb_weights
 from clients.python import FacecastClient
-from clients.record import take, write
-from clients.recording import load_recording
+from clients.record import StopSignals, Stopped, Take, take, write
+from clients.recording import load_recording, replacing
 from runtime import protocol as P
 from runtime.cli import main
 
@@ -58,6 +63,18 @@ def test_a_take_in_three_forms(serve_runtime, tmp_path):
     mesh = trimesh.load(folder / rows[len(rows) // 2]["file"], process=False)
     np.testing.assert_allclose(mesh.vertices, v[len(rows) // 2], atol=1e-7)
     np.testing.assert_array_equal(mesh.faces, rec.frames[0].faces)
+
+    # a shorter take replaces the folder whole: no stale frames of the longer one
+    write(Take(rec.stream, rec.frames[:5], 0), folder)
+    assert sorted(p.name for p in folder.iterdir()) == [f"frame_{i:06d}.ply" for i in range(5)] + ["frames.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plys", "take.glb", "take.npz"]   # no temporaries left
+    # a folder of other files is never replaced
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds notes.txt, not a facecast take"):
+        write(rec, mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 def test_the_command_records_until_the_stream_ends(serve_runtime, tmp_path, capsys):
@@ -145,3 +162,99 @@ def test_a_stream_that_sends_nothing_is_named(serve_runtime, tmp_path, capsys):
     assert main(["record", "--url", live.zmq, "--stream", "s999999", "--seconds", "1", "--timeout", "0.5",
                  "--out", str(tmp_path / "x.npz"), "--quiet"]) == 2
     assert "no frame of s999999 within 0.5 s" in capsys.readouterr().err
+
+
+def test_a_folder_of_other_files_is_refused_before_recording(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["record", "--url", "tcp://127.0.0.1:1", "--out", f"{tmp_path / 'mine'}/", "--quiet"]) == 2
+    assert "holds notes.txt, not a facecast take" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ stop signals
+PROGRESS = re.compile(rb"(\d+\.\d)/60\.0 s")
+
+
+def _record_in_a_process(url: str, sid: str, out: str, sig: signal.Signals, after_s: float = 0.5):
+    """``facecast record`` of 60 s as a process, sent ``sig`` once its progress
+    bar has passed ``after_s`` seconds of the take; returns (rc, stdout, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "record", "--url", url, "--stream", sid,
+                             "--seconds", "60", "--out", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = bytearray()
+    reader = threading.Thread(target=lambda: [err.extend(c) for c in iter(lambda: os.read(proc.stderr.fileno(),
+                                                                                          4096), b"")],
+                              daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any(float(m) >= after_s for m in PROGRESS.findall(bytes(err))):
+            assert proc.poll() is None and time.monotonic() < deadline, bytes(err).decode(errors="replace")
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        out_text = proc.stdout.read().decode()
+        rc = proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(5)
+    return rc, out_text, bytes(err).decode(errors="replace")
+
+
+@pytest.mark.parametrize("sig, name", [(signal.SIGTERM, "take.npz"), (signal.SIGHUP, "take.npz"),
+                                       (signal.SIGTERM, "plys/")], ids=["SIGTERM-npz", "SIGHUP-npz", "SIGTERM-ply"])
+def test_a_stop_signal_keeps_the_take(sig, name, serve_runtime, tmp_path):
+    live = serve_runtime()
+    sid = live.open(label="mouth_open")
+    live.wait_playing()
+    out = tmp_path / name
+    if name.endswith(".npz"):
+        out.write_bytes(b"the previous take")                     # replaced whole, never cut
+    rc, printed, err = _record_in_a_process(live.zmq, sid, f"{tmp_path}/{name}", sig)
+    assert rc == 0, err
+    assert f"stopped early by {sig.name}" in err and f"stopped early by {sig.name}" in printed
+    if name.endswith(".npz"):
+        rec = load_recording(out)
+        n, seq = len(rec), rec.seq
+    else:
+        rows = list(csv.DictReader(open(out / "frames.csv")))
+        n, seq = len(rows), [int(r["seq"]) for r in rows]
+        assert len(list(out.glob("frame_*.ply"))) == n
+    assert 25 <= n < 60 * 60 and list(seq) == sorted(seq)           # what came before the signal, in order
+    assert f"{n} frames of {sid}" in printed
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]       # no temporaries left
+
+
+def test_stop_signals_note_the_first_raise_on_the_second_and_restore(monkeypatch):
+    before = signal.getsignal(signal.SIGTERM)
+
+    def deliver(sig):
+        os.kill(os.getpid(), sig)
+        for _ in range(100):                                         # the handler runs between bytecodes
+            time.sleep(0.001)
+
+    with StopSignals() as stop:
+        deliver(signal.SIGTERM)
+        assert stop.received == "SIGTERM" and stop.signum == signal.SIGTERM
+        with pytest.raises(Stopped, match="SIGHUP"):
+            deliver(signal.SIGHUP)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_replacing_leaves_the_old_file_or_the_new_one(tmp_path):
+    path = tmp_path / "take.npz"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with replacing(path) as fh:
+            fh.write(b"half of the new")
+            raise RuntimeError("killed")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["take.npz"]
+    # killed outright mid-write: the old file stays whole
+    code = ("import os, signal, sys; from clients.recording import replacing\n"
+            "with replacing(sys.argv[1]) as fh:\n"
+            "    fh.write(b'half of the new'); fh.flush(); os.kill(os.getpid(), signal.SIGKILL)")
+    assert subprocess.run([sys.executable, "-c", code, str(path)]).returncode == -signal.SIGKILL
+    assert path.read_bytes() == b"old"
+    with replacing(path) as fh:
+        fh.write(b"new")
+    assert path.read_bytes() == b"new"

@@ -152,3 +152,152 @@ def test_apex_phases():
     motion = np.concatenate([np.zeros(10), np.linspace(0, 1, 20), np.ones(15), np.linspace(1, 0, 20), np.zeros(5)])
     lead, first, last, tail = apex_phases(motion)
     assert lead == 11 and motion[first] >= 0.9 and motion[last] >= 0.9 and motion[tail] <= 0.1
+
+
+# ------------------------------------------------------- interrupted runs
+def _frames_then_interrupt(monkeypatch, module, name: str, after: int, where: str = "") -> None:
+    """``module.name`` works ``after`` times (counting the calls whose first
+    argument contains ``where``), then raises as a kill would stop it."""
+    real, calls = getattr(module, name), []
+
+    def flaky(*args, **kwargs):
+        if where in str(args[:1]):
+            if len(calls) >= after:
+                raise KeyboardInterrupt
+            calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, flaky)
+
+
+def _refused_by_every_reader(folder, capsys, command="facecast data synth"):
+    """FaceData.open, data info, data import (as tree and as output), playback: all name ``folder``."""
+    from runtime.cli import main
+    from runtime.frames import SourceError
+    from trainers.data.playback import opener
+
+    said = f"{folder}: incomplete data folder"
+    with pytest.raises(DataError, match=f"interrupted run of `{command}` started at") as info:
+        FaceData.open(folder)
+    assert str(info.value).startswith(said) and "re-run" in str(info.value)
+    capsys.readouterr()
+    assert main(["data", "info", str(folder)]) == 2
+    assert said in capsys.readouterr().err
+    with pytest.raises(SourceError, match="incomplete data folder"):
+        opener(str(folder))
+    if command == "facecast data synth":
+        elsewhere = folder.parent / "imported"
+        assert main(["data", "import", str(folder), "--out", str(elsewhere), "--quiet"]) == 2
+        assert f"{said} (its PLY tree is not a complete CoMA tree)" in capsys.readouterr().err
+        assert not elsewhere.exists()
+
+
+def test_a_killed_synth_is_refused_by_name_then_finished_by_a_rerun(synth_data, tmp_path, capsys):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from runtime.cli import main
+
+    out = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "data", "synth", "--identities", "1",
+                             "--out", str(out), "--quiet"], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(out.glob("synth_000/*/*.ply"))) < 200:      # past the first sequence, mid-way
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (out / "incomplete.json").exists() and not (out / "meta.json").exists()
+    _refused_by_every_reader(out, capsys)
+    assert main(["data", "import", str(synth_data), "--out", str(out), "--quiet"]) == 2   # nor written into
+    assert f"{out}: incomplete data folder:" in capsys.readouterr().err
+
+    generate(SynthConfig(identities=1, labels=("eyebrow",)), out, show_progress=False, report=False)
+    assert sorted(p.name for p in out.iterdir()) == ["cache", "meta.json", "synth_000"]
+    assert [p.name for p in (out / "synth_000").iterdir()] == ["eyebrow"]   # the killed run's labels are gone
+    data = FaceData.open(out)
+    assert data.labels == ["eyebrow"] and len(list(out.glob("*/*/*.ply"))) == data.n_frames
+
+
+def test_a_rerun_removes_the_stale_subjects_and_a_half_written_meta(tmp_path, monkeypatch, capsys):
+    import trainers.data.synth as synth
+    from runtime.cli import main
+
+    out = tmp_path / "data"
+    _frames_then_interrupt(monkeypatch, synth, "write_frame", after=40, where="synth_002")
+    args = ["data", "synth", "--labels", "mouth_open", "--out", str(out), "--quiet"]
+    assert main([*args, "--identities", "3"]) == 130
+    assert f"{out} stays marked incomplete" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["cache", "incomplete.json", "synth_000", "synth_001",
+                                                      "synth_002"]
+    _refused_by_every_reader(out, capsys)
+    monkeypatch.undo()
+
+    _frames_then_interrupt(monkeypatch, synth, "mark_complete", after=0)   # killed after meta.json
+    assert main([*args, "--identities", "2"]) == 130
+    assert (out / "meta.json").exists() and (out / "incomplete.json").exists()
+    _refused_by_every_reader(out, capsys)
+    monkeypatch.undo()
+
+    assert main([*args, "--identities", "1"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["cache", "meta.json", "synth_000"]
+    assert FaceData.open(out).subjects == ["synth_000"]
+
+
+def test_synth_removes_only_its_own_files(tmp_path, monkeypatch):
+    import trainers.data.synth as synth
+
+    cfg = SynthConfig(identities=1, labels=("mouth_open",))
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match=r"holds notes.txt, which no earlier run of `facecast data synth`"):
+        generate(cfg, out, show_progress=False, report=False)
+    (out / "notes.txt").unlink()
+
+    # a leftover cache alone is facecast's own: cleaned
+    (out / "cache").mkdir()
+    (out / "cache" / "vertices.npy").write_bytes(b"stale")
+    _frames_then_interrupt(monkeypatch, synth, "write_frame", after=50)
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, out, show_progress=False, report=False)
+    monkeypatch.undo()
+
+    # a file of the user's inside a folder the interrupted run wrote: refused, named, kept
+    mine = out / "synth_000" / "mouth_open" / "my_edit.ply"
+    mine.write_bytes(b"mine")
+    with pytest.raises(DataError, match="holds synth_000/mouth_open/my_edit.ply"):
+        generate(cfg, out, show_progress=False, report=False)
+    assert mine.exists() and (out / "incomplete.json").exists()
+    mine.unlink()
+    # a subject folder no run lists (e.g. copied in, or from before markers): refused, named
+    (out / "synth_007" / "eyebrow").mkdir(parents=True)
+    with pytest.raises(DataError, match="holds synth_007,"):
+        generate(cfg, out, show_progress=False, report=False)
+    (out / "synth_007" / "eyebrow").rmdir()
+    (out / "synth_007").rmdir()
+    generate(cfg, out, show_progress=False, report=False)
+    assert FaceData.open(out).n_frames == len(list(out.glob("synth_000/mouth_open/*.ply")))
+
+
+def test_an_interrupted_import_is_refused_then_imported_again(tmp_path, monkeypatch, capsys):
+    import trainers.data.coma as coma
+
+    tree, out = tmp_path / "tree", tmp_path / "imported"
+    generate(SynthConfig(identities=1, labels=("eyebrow",), fps=30), tree, show_progress=False, report=False)
+    _frames_then_interrupt(monkeypatch, coma, "read_frame", after=30)
+    with pytest.raises(KeyboardInterrupt):
+        import_coma(tree, out, synthface_template(), show_progress=False)
+    monkeypatch.undo()
+    _refused_by_every_reader(out, capsys, command="facecast data import")
+    with pytest.raises(DataError, match="an interrupted run of `facecast data import` left it"):
+        generate(SynthConfig(identities=1, labels=("eyebrow",)), out, show_progress=False, report=False)
+    import_coma(tree, out, synthface_template(), show_progress=False)
+    assert FaceData.open(out).n_frames == FaceData.open(tree).n_frames

@@ -4,6 +4,8 @@ Layout of a data folder ``DIR``::
 
     DIR/meta.json                 what the folder holds (format, subjects, labels,
                                   sequences, fps, topology id, source, sizes)
+    DIR/incomplete.json           only while a run writes the folder (or after one was
+                                  interrupted): command, start, pid, host, what it writes
     DIR/cache/vertices.npy        float32 [F, N, 3]  every frame, metres
     DIR/cache/subject.npy         int16   [F]        subject index of each frame
     DIR/cache/label.npy           int16   [F]        label index of each frame
@@ -21,13 +23,24 @@ Layout of a data folder ``DIR``::
 Frames are stored sequence after sequence, so a sequence is a slice. A
 subject may perform a label several times (takes); each take is its own
 sequence. ``meta.json`` files written before takes existed load as take 1.
+
+Complete or not: a run that writes a folder (``facecast data synth``,
+``facecast data import``) first writes ``DIR/incomplete.json`` (the
+command, when and where it started, and what it writes), and removes it
+as its very last step, after ``meta.json``. A folder that still carries
+it was left by an interrupted run (or one still running): every reader
+refuses it by name (``FaceData.open``, hence every trainer, ``facecast
+data info`` and ``import``), and running the same command into it again
+cleans up and finishes. Both JSON files are written atomically.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +50,19 @@ from models.face import ARKIT_NAMES, IDENTITY_NAMES, N_EXPRESSION, FaceTemplate,
 FORMAT = "facecast-4d"
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
+#: present while a run writes the folder, removed as its last step (see the module docstring)
+INCOMPLETE_FILE = "incomplete.json"
+#: what a temporary file of ``write_json`` is called, beside its file
+TMP_SUFFIX = ".tmp"
 CACHE_DIR = "cache"
 #: the optional cache array of observed landmarks
 LANDMARKS = "landmarks"
+#: every file ``CacheWriter`` writes into ``cache/``
+CACHE_FILES = tuple(f"{name}.npy" for name in ("vertices", "subject", "label", "frame", "sequence", "weights",
+                                                 "identity", "neutral", LANDMARKS)) + ("template.npz",)
+#: the commands that write data folders, as markers name them
+SYNTH_COMMAND = "facecast data synth"
+IMPORT_COMMAND = "facecast data import"
 
 
 class DataError(Exception):
@@ -93,8 +116,11 @@ class FaceData:
 
     @staticmethod
     def open(root: str | Path) -> "FaceData":
-        """Open ``root``; a missing or foreign folder is a ``DataError`` naming it."""
+        """Open ``root``; a missing, foreign or incomplete folder is a ``DataError`` naming it."""
         root = Path(root)
+        run = incomplete_run(root)
+        if run is not None:
+            raise incomplete_error(root, run)
         meta_path = root / META_FILE
         if not meta_path.is_file():
             raise DataError(f"{root}: not a facecast data folder (no {META_FILE}); "
@@ -147,6 +173,77 @@ class FaceData:
         return {"cache": cache, "ply": ply}
 
 
+def mark_incomplete(root: str | Path, command: str, **details) -> Path:
+    """Mark ``root`` as being written by ``command`` (``INCOMPLETE_FILE``: the
+    command, its start, process and host, and ``details``, e.g. what it writes);
+    returns the marker's path. Replaces an older marker atomically."""
+    path = Path(root) / INCOMPLETE_FILE
+    write_json(path, {"command": command, "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+                      "pid": os.getpid(), "host": socket.gethostname(), **details})
+    return path
+
+
+def mark_complete(root: str | Path) -> None:
+    """A run's last step, after ``meta.json``: remove the marker."""
+    root = Path(root)
+    (root / INCOMPLETE_FILE).unlink(missing_ok=True)
+    _fsync_folder(root)
+
+
+def incomplete_run(root: str | Path) -> dict | None:
+    """The marker of the unfinished run that left ``root`` (``{}`` if it cannot be
+    read), or None for a folder no run left unfinished."""
+    path = Path(root) / INCOMPLETE_FILE
+    if not path.exists():
+        return None
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return run if isinstance(run, dict) else {}
+
+
+def incomplete_error(root: str | Path, run: dict, note: str = "") -> DataError:
+    """The error for a folder an unfinished run left: the folder, the run, what to do."""
+    command = run.get("command") or "an unknown command"
+    started = run.get("started") or "an unknown time"
+    if run.get("pid"):
+        started += f" (pid {run['pid']}" + (f" on {run['host']})" if run.get("host") else ")")
+    if command == IMPORT_COMMAND:
+        todo = f"re-run `{IMPORT_COMMAND}` with --out {root} (it writes the cache again)"
+    else:
+        todo = (f"re-run `{command}` into it (--out {root}: it first removes what the interrupted run "
+                f"left) or into another folder")
+    return DataError(f"{root}: incomplete data folder{note}: left by an interrupted run of `{command}` "
+                     f"started at {started}, see {INCOMPLETE_FILE}; {todo}")
+
+
+def write_json(path: Path, value) -> None:
+    """``value`` as JSON at ``path``, atomically: a temporary file beside it,
+    flushed to disk, renamed over it; the folder synced."""
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    with open(tmp, "w") as fh:
+        json.dump(value, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename or removal in it) to disk, where the platform can."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _load_template(path: Path, name: str) -> FaceTemplate:
     try:
         z = np.load(path)
@@ -157,7 +254,8 @@ def _load_template(path: Path, name: str) -> FaceTemplate:
 
 
 class CacheWriter:
-    """Fills a data folder's cache sequence by sequence, then writes ``meta.json``.
+    """Fills a data folder's cache sequence by sequence, then writes ``meta.json``
+    (atomically; the caller's ``mark_complete`` then ends the run).
 
     Arrays are allocated for ``capacity`` frames up front and shrunk to the
     frames actually added on ``close()`` (the reader skips bad files, so
@@ -264,9 +362,7 @@ class CacheWriter:
             **(extra_meta or {}),
         }
         path = self.root / META_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, path)
+        write_json(path, meta)
         return path
 
 

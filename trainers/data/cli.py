@@ -49,9 +49,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
                 model = SynthFaceV2(template)
         generate(cfg, args.out, model=model, show_progress=not args.quiet)
-    except (ValueError, DataError, FileNotFoundError) as exc:
+    except (ValueError, DataError, OSError) as exc:
         print(f"facecast data synth: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"facecast data synth: interrupted; {args.out} stays marked incomplete until a run into it "
+              f"finishes", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -65,6 +69,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     except (ValueError, DataError, FileNotFoundError) as exc:
         print(f"facecast data import: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"facecast data import: interrupted; {args.out or args.dir} stays marked incomplete until an "
+              f"import into it finishes", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -156,7 +164,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--labels", default="all", help="comma-separated CoMA labels, or 'all' (default)")
     s.add_argument("--fps", type=float, default=60.0, help="frame rate (default 60)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--out", default=str(data_dir() / "synth"), help="output folder (default %(default)s)")
+    s.add_argument("--out", default=str(data_dir() / "synth"),
+                   help="output folder (default %(default)s); what an interrupted run left there is "
+                        "removed first, anything else is refused")
     s.add_argument("--no-ply", action="store_true", help="write only the cache, not the PLY tree")
     s.add_argument("--ict", metavar="DIR",
                    help="generate on ICT-FaceKit's scanned head (its FaceXModel folder, as downloaded) "

@@ -13,7 +13,10 @@ trimesh). ``import_coma`` reads such a tree, the real CoMA data set or
 what ``facecast data synth`` wrote, into a data folder's cache. Every file
 is checked: a mesh with the wrong vertex count, a PLY that does not parse
 and an empty folder are reported with their path and skipped; the import
-goes on with the rest.
+goes on with the rest. A tree that an interrupted ``facecast data synth``
+left (its ``incomplete.json``) is not a complete CoMA tree: the import
+refuses it, as it refuses to write into such a folder; the output folder
+is itself marked incomplete while the import writes it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ import numpy as np
 import trimesh
 
 from models.face import FaceTemplate
-from trainers.data.cache import CACHE_DIR, CacheWriter, DataError
+from trainers.data.cache import (
+    CACHE_DIR, IMPORT_COMMAND, CacheWriter, DataError, incomplete_error, incomplete_run, mark_complete,
+    mark_incomplete,
+)
 from trainers.progress import progress, summary
 
 FRAME_NAME = re.compile(r"\.(\d+)\.ply$", re.IGNORECASE)
@@ -136,6 +142,10 @@ def import_coma(root: str | Path, out: str | Path, template: FaceTemplate, fps: 
     """
     root, out = Path(root), Path(out)
     start = time.perf_counter()
+    for folder, note in ((root, " (its PLY tree is not a complete CoMA tree)"), (out, "")):
+        run = incomplete_run(folder)
+        if run is not None and run.get("command") != IMPORT_COMMAND:   # an import's own: import again
+            raise incomplete_error(folder, run, note)
     found = scan(root)
     problems = list(found.problems)
     for line in problems:
@@ -144,6 +154,8 @@ def import_coma(root: str | Path, out: str | Path, template: FaceTemplate, fps: 
         raise DataError(f"{root}: no readable sequences")
     subjects = sorted({s for s, _, _ in found.sequences})
     labels = sorted({lab for _, lab, _ in found.sequences})
+    out.mkdir(parents=True, exist_ok=True)
+    mark_incomplete(out, IMPORT_COMMAND, source=str(root.resolve()))
     writer = CacheWriter(out, template, found.n_files, subjects, labels, fps,
                          source={"kind": "coma", "path": str(root.resolve())})
     bar = progress(found.sequences.items(), total=len(found.sequences), desc="import", unit="seq",
@@ -164,6 +176,7 @@ def import_coma(root: str | Path, out: str | Path, template: FaceTemplate, fps: 
         writer.add_sequence(subjects.index(subj), labels.index(lab), np.stack(good),
                             source=folder, take=take)
     meta = writer.close({"skipped": problems})
+    mark_complete(out)
     summary(f"imported {writer.count} frames ({len(subjects)} subjects, {len(labels)} labels, "
             f"{len(writer.sequences)} sequences) from {root} into {out} in "
             f"{time.perf_counter() - start:.1f} s; {len(problems)} problem(s)")

@@ -6,7 +6,8 @@ read from the memory-mapped cache as they are shown, never all at once.
 Every frame carries, as its scalar, each vertex's distance to its
 subject's neutral mesh in millimetres (what the viewer's heat map shows).
 ``opener`` is this module's ``facecast.sources`` entry: it opens a folder
-that holds a ``meta.json``.
+that holds a ``meta.json`` (or says why a folder an interrupted run left
+cannot be played).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from models.constants import MM_PER_M
 from runtime.frames import Clip, Frame, PlaybackSource, SourceError, Topology
-from trainers.data.cache import META_FILE, DataError, FaceData
+from trainers.data.cache import INCOMPLETE_FILE, META_FILE, DataError, FaceData
 
 SCALAR_NAME = "distance to neutral (mm)"
 
@@ -61,11 +62,12 @@ class DataSource(PlaybackSource):
 
 
 def opener(uri: str) -> DataSource | None:
-    """``facecast.sources`` entry: a folder with ``meta.json`` becomes a ``DataSource``."""
+    """``facecast.sources`` entry: a folder with ``meta.json`` becomes a ``DataSource``;
+    an incomplete one (``incomplete.json``) is a ``SourceError`` naming it."""
     if "://" in uri:
         return None
     root = Path(uri)
-    if not (root / META_FILE).is_file():
+    if not ((root / META_FILE).is_file() or (root / INCOMPLETE_FILE).is_file()):
         return None
     try:
         return DataSource(FaceData.open(root))

@@ -16,10 +16,22 @@ cache keeps the true weights, identity and neutral; the vertices (cache and
 PLY) are the observed, noisy ones. Every random draw derives from the seed,
 the subject's index, the label and the take, so a subset of subjects
 (``only_subjects``) is the same data as in the full set.
+
+A run marks its folder incomplete from its start to its very end
+(``cache.mark_incomplete``, listing the PLY folders it writes). A run
+into a folder an interrupted run left first removes that run's files, and
+only those (``leftovers``): ``meta.json``, ``cache/``'s arrays and the
+``<subject>/<label>[.N]/<label>.NNNNNN.ply`` trees the old marker (or
+meta) lists; a folder holding anything else, or a complete data set, is
+refused.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,8 +42,11 @@ from models.constants import EPS_DISPLACEMENT
 from models.face import FACE_VERSIONS
 from models.face.base import FaceModel
 from models.face.labels import COMA_LABELS
-from trainers.data.cache import META_FILE, CacheWriter, DataError, FaceData
-from trainers.data.coma import frame_path, take_folder, write_frame
+from trainers.data.cache import (
+    CACHE_DIR, CACHE_FILES, INCOMPLETE_FILE, META_FILE, SYNTH_COMMAND, TMP_SUFFIX, CacheWriter, DataError, FaceData,
+    incomplete_run, mark_complete, mark_incomplete,
+)
+from trainers.data.coma import frame_path, parse_take_folder, take_folder, write_frame
 from trainers.data.noise import MIN_CORRELATION_MM, NoiseField, landmark_noise
 from trainers.data.sequences import DynamicsConfig, performance_weights, sequence_weights
 from trainers.progress import human_bytes, progress, summary
@@ -117,16 +132,27 @@ def generate(cfg: SynthConfig, out: str | Path, model: FaceModel | None = None,
              show_progress: bool = True, report: bool = True) -> Path:
     """Write a synthetic data folder; returns its ``meta.json`` path.
     ``model``: the face model (default: the one of ``cfg.face_version``);
-    ``show_progress``: a progress bar while it runs; ``report``: a summary line at the end."""
+    ``show_progress``: a progress bar while it runs; ``report``: a summary line at the end.
+
+    The folder is marked incomplete until the end (module docstring); what an
+    interrupted run left there is removed first.
+
+    Raises:
+        DataError: ``out`` holds a complete data folder, or files that are not
+            an earlier run's (the message names them).
+    """
     out = Path(out)
-    if (out / META_FILE).exists():
-        raise DataError(f"{out}: already holds a data folder; choose another --out")
+    stale = leftovers(out)
     model = model or face_model(cfg.face_version)
     t0 = time.perf_counter()
+    _remove(stale)
     out.mkdir(parents=True, exist_ok=True)
     indices = cfg.subject_indices
     subjects = [subject_name(i) for i in indices]
     labels = list(cfg.labels)
+    folders = [f"{subject}/{take_folder(label, take)}" for subject in subjects for label in labels
+               for take in range(1, cfg.performances + 1)] if cfg.write_ply else []
+    mark_incomplete(out, SYNTH_COMMAND, folders=folders)
     # sample every sequence first so the cache is allocated once, exactly
     plans = []
     for s, index in enumerate(indices):
@@ -169,6 +195,7 @@ def generate(cfg: SynthConfig, out: str | Path, model: FaceModel | None = None,
     config = asdict(cfg)
     config["labels"] = list(cfg.labels)
     meta = writer.close({"generator": config, "timelines": timelines})
+    mark_complete(out)
     elapsed = time.perf_counter() - t0
     if not report:
         return meta
@@ -178,6 +205,96 @@ def generate(cfg: SynthConfig, out: str | Path, model: FaceModel | None = None,
             f"({writer.count / elapsed:.0f} meshes/s): cache {human_bytes(sizes['cache'])}"
             + (f", PLY {human_bytes(sizes['ply'])}" if cfg.write_ply else ""))
     return meta
+
+
+def leftovers(out: Path) -> list[Path]:
+    """What an earlier, unfinished synth run left in ``out``: its files, then its
+    folders (deepest first), to remove before a new run. Its own files only: the
+    marker's and meta's temporaries, ``meta.json``, ``cache/``'s arrays, and the
+    PLY files ``<label>.NNNNNN.ply`` in the ``<subject>/<label>[.N]`` folders
+    its marker (or ``meta.json``) lists. The marker itself stays until the new
+    run replaces it, so a run interrupted while cleaning is cleaned next time.
+
+    Raises:
+        DataError: ``out`` holds a complete data folder (no marker), a run of
+            another command, or anything else (named).
+    """
+    if not out.exists():
+        return []
+    if not out.is_dir():
+        raise DataError(f"{out}: a file, not a folder; choose another --out")
+    run = incomplete_run(out)
+    if run is None and (out / META_FILE).exists():
+        raise DataError(f"{out}: already holds a data folder; choose another --out")
+    if run and run.get("command", SYNTH_COMMAND) != SYNTH_COMMAND:
+        raise DataError(f"{out}: an interrupted run of `{run['command']}` left it; re-run that, or choose "
+                        f"another --out")
+    if run and run.get("host") == socket.gethostname() and _running(run.get("pid")):
+        raise DataError(f"{out}: a run of `{SYNTH_COMMAND}` started at {run.get('started')} (pid {run['pid']}) "
+                        f"is still writing it; wait for it, or choose another --out")
+    listed = set((run or {}).get("folders", [])) | _meta_folders(out / META_FILE)
+    files, folders, foreign = [], [], []
+    for entry in sorted(out.iterdir()):
+        if entry.is_symlink():                              # never followed: its target is not ours
+            foreign.append(entry)
+        elif entry.name in (META_FILE, META_FILE + TMP_SUFFIX, INCOMPLETE_FILE + TMP_SUFFIX) and entry.is_file():
+            files.append(entry)
+        elif entry.name == INCOMPLETE_FILE and entry.is_file():
+            continue
+        elif entry.name == CACHE_DIR and entry.is_dir():
+            for f in sorted(entry.iterdir()):
+                (files if f.name in CACHE_FILES and f.is_file() and not f.is_symlink() else foreign).append(f)
+            folders.append(entry)
+        elif entry.is_dir() and any(name.startswith(entry.name + "/") for name in listed):
+            for take_dir in sorted(entry.iterdir()):
+                if (f"{entry.name}/{take_dir.name}" not in listed or take_dir.is_symlink()
+                        or not take_dir.is_dir()):
+                    foreign.append(take_dir)
+                    continue
+                frame = re.compile(rf"{re.escape(parse_take_folder(take_dir.name)[0])}\.\d{{6}}\.ply")
+                for f in sorted(take_dir.iterdir()):
+                    (files if frame.fullmatch(f.name) and f.is_file() else foreign).append(f)
+                folders.append(take_dir)
+            folders.append(entry)
+        else:
+            foreign.append(entry)
+    if foreign:
+        names = ", ".join(str(p.relative_to(out)) for p in foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise DataError(f"{out}: holds {names}, which no earlier run of `{SYNTH_COMMAND}` there lists "
+                        f"({INCOMPLETE_FILE} or {META_FILE}); it only removes its own files: move "
+                        f"{'them' if len(foreign) > 1 else 'it'} away or choose another --out")
+    return files + folders
+
+
+def _running(pid) -> bool:
+    """Whether another process ``pid`` runs on this host."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                        # e.g. another user's process
+        return True
+    return True
+
+
+def _meta_folders(path: Path) -> set[str]:
+    """The PLY folders a (possibly half-written) ``meta.json`` lists."""
+    try:
+        meta = json.loads(path.read_text())
+        return {q["source"] for q in meta["sequences"] if q.get("source")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _remove(stale: list[Path]) -> None:
+    """Remove what ``leftovers`` listed (files first, then the emptied folders)."""
+    for path in stale:
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
